@@ -1,0 +1,145 @@
+"""Actions on one job of the list: import, retry, cancel, open its folder, remove it."""
+
+from __future__ import annotations
+
+import time
+
+import bpy
+
+from ..api.endpoints import ENDPOINTS
+from ..api.errors import ModelsLabError
+from ..api.jobs import Job, JobState
+from ..blender import importer, results, runtime
+
+
+class _JobOperator:
+    job_id: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Job", description="The local job id", options={"SKIP_SAVE"}
+    )
+
+    def job(self) -> Job:
+        try:
+            return runtime.get().jobs[self.job_id]
+        except KeyError:
+            raise ModelsLabError(f"No ModelsLab job with id '{self.job_id}'") from None
+
+
+class MODELSLAB_OT_import_job(_JobOperator, bpy.types.Operator):
+    """Bring the job's downloaded result into the scene (again)"""
+
+    bl_idname = "modelslab.import_job"
+    bl_label = "Import"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            job = self.job()
+            if job.state != JobState.DONE:
+                raise ModelsLabError(f"Job {job.id} has no finished download yet")
+            if ENDPOINTS[job.endpoint].output == "mesh":
+                importer.import_mesh(context, job)
+            else:
+                results.load_results(context, job)
+        except ModelsLabError as error:
+            self._record_error(error.message)
+            self.report({"ERROR"}, error.message)
+            return {"CANCELLED"}
+        job.imported_at = time.time()
+        job.error = ""
+        runtime.get().store.save(job)
+        return {"FINISHED"}
+
+    def _record_error(self, message: str) -> None:
+        job = runtime.get().jobs.get(self.job_id)
+        if job is not None:
+            job.error = message
+            runtime.get().store.save(job)
+
+
+class MODELSLAB_OT_resume_job(_JobOperator, bpy.types.Operator):
+    """Poll and download again a job ModelsLab accepted; nothing is sent or charged again"""
+
+    bl_idname = "modelslab.resume_job"
+    bl_label = "Retry Download"
+    bl_options = {"REGISTER"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return self._resume(wait=False)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return self._resume(wait=True)
+
+    def _resume(self, wait: bool) -> set[str]:
+        try:
+            runtime.get().resume(self.job().id)
+        except ModelsLabError as error:
+            self.report({"ERROR"}, error.message)
+            return {"CANCELLED"}
+        if not wait:
+            return {"FINISHED"}
+        job = runtime.get().wait(self.job_id)
+        if job.state != JobState.DONE or job.imported_at is None:
+            self.report({"ERROR"}, job.error or f"The job ended as {job.state.value}")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class MODELSLAB_OT_cancel_job(_JobOperator, bpy.types.Operator):
+    """Stop waiting for this job. ModelsLab may still finish it: Retry Download gets it later"""
+
+    bl_idname = "modelslab.cancel_job"
+    bl_label = "Cancel"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            runtime.get().cancel(self.job().id)
+        except ModelsLabError as error:
+            self.report({"ERROR"}, error.message)
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+class MODELSLAB_OT_open_job_folder(_JobOperator, bpy.types.Operator):
+    """Open the folder holding the job's record and downloads"""
+
+    bl_idname = "modelslab.open_job_folder"
+    bl_label = "Open Folder"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            folder = runtime.get().store.folder_for(self.job())
+        except ModelsLabError as error:
+            self.report({"ERROR"}, error.message)
+            return {"CANCELLED"}
+        bpy.ops.wm.path_open(filepath=str(folder))
+        return {"FINISHED"}
+
+
+class MODELSLAB_OT_remove_job(_JobOperator, bpy.types.Operator):
+    """Remove the job from the list and delete its downloads (imported models stay)"""
+
+    bl_idname = "modelslab.remove_job"
+    bl_label = "Remove"
+    bl_options = {"REGISTER"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return context.window_manager.invoke_confirm(self, event)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            runtime.get().remove(self.job().id)
+        except ModelsLabError as error:
+            self.report({"ERROR"}, error.message)
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+classes = (
+    MODELSLAB_OT_import_job,
+    MODELSLAB_OT_resume_job,
+    MODELSLAB_OT_cancel_job,
+    MODELSLAB_OT_open_job_folder,
+    MODELSLAB_OT_remove_job,
+)

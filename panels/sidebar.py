@@ -1,0 +1,121 @@
+"""The ModelsLab tab of the 3D View sidebar: source image, endpoint settings, Generate, jobs."""
+
+from __future__ import annotations
+
+import time
+
+import bpy
+
+from ..api.endpoints import ENDPOINTS, Endpoint
+from ..api.jobs import Job, JobState
+from ..blender import runtime
+from ..blender.source_image import find_source_image
+from ..utils.jobview import progress_fraction, status_line, wrap
+
+MAX_JOBS_SHOWN = 12
+
+
+class _SidebarPanel:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "ModelsLab"
+
+
+def _current_endpoint(context: bpy.types.Context) -> Endpoint:
+    return ENDPOINTS[context.scene.modelslab.endpoint]
+
+
+def _draw_params(layout: bpy.types.UILayout, context: bpy.types.Context, advanced: bool) -> None:
+    endpoint = _current_endpoint(context)
+    group = getattr(context.scene.modelslab, endpoint.group)
+    column = layout.column()
+    for param in endpoint.params:
+        if param.advanced == advanced:
+            column.prop(group, param.name)
+
+
+class MODELSLAB_PT_main(_SidebarPanel, bpy.types.Panel):
+    bl_label = "ModelsLab 3D"
+    bl_idname = "MODELSLAB_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.modelslab
+        layout.template_ID(settings, "image", open="image.open")
+        image, where = find_source_image(context)
+        if image is None:
+            layout.label(text="No image: pick one, or select a textured object", icon="INFO")
+        else:
+            row = layout.row()
+            row.template_icon(icon_value=layout.icon(image), scale=4.0)
+            column = row.column()
+            column.label(text=image.name, icon="IMAGE_DATA")
+            column.label(text=where)
+            column.label(text=f"{image.size[0]} x {image.size[1]} px")
+        layout.prop(settings, "endpoint", text="")
+        _draw_params(layout, context, advanced=False)
+
+        reason = runtime.readiness(context)
+        if reason is None and image is None:
+            reason = "Choose an image to send"
+        row = layout.row()
+        row.scale_y = 1.5
+        row.enabled = reason is None
+        operator = row.operator("modelslab.generate", icon="MESH_MONKEY")
+        operator.endpoint = settings.endpoint
+        if reason is not None:
+            box = layout.box()
+            for index, line in enumerate(wrap(reason)):
+                box.label(text=line, icon="ERROR" if index == 0 else "BLANK1")
+
+
+class MODELSLAB_PT_advanced(_SidebarPanel, bpy.types.Panel):
+    bl_label = "Advanced"
+    bl_idname = "MODELSLAB_PT_advanced"
+    bl_parent_id = "MODELSLAB_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        _draw_params(self.layout, context, advanced=True)
+
+
+class MODELSLAB_PT_jobs(_SidebarPanel, bpy.types.Panel):
+    bl_label = "Jobs"
+    bl_idname = "MODELSLAB_PT_jobs"
+    bl_parent_id = "MODELSLAB_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        jobs = sorted(runtime.get().jobs.values(), key=lambda j: j.created_at, reverse=True)
+        if not jobs:
+            layout.label(text="No jobs yet")
+            return
+        now = time.time()
+        for job in jobs[:MAX_JOBS_SHOWN]:
+            _draw_job(layout.box(), job, now)
+
+
+def _draw_job(box: bpy.types.UILayout, job: Job, now: float) -> None:
+    running = runtime.get().is_running(job.id)
+    header = box.row()
+    header.label(text=f"{job.source_name} · {ENDPOINTS[job.endpoint].label}")
+    box.progress(factor=progress_fraction(job, now), type="BAR", text=status_line(job, now))
+    if job.error:
+        column = box.column()
+        column.alert = job.state == JobState.FAILED
+        for index, line in enumerate(wrap(job.error)):
+            column.label(text=line, icon="ERROR" if index == 0 else "BLANK1")
+    row = box.row(align=True)
+    if running:
+        row.operator("modelslab.cancel_job", icon="CANCEL").job_id = job.id
+    elif job.state == JobState.DONE:
+        label = "Import" if job.imported_at is None else "Import Again"
+        row.operator("modelslab.import_job", text=label, icon="IMPORT").job_id = job.id
+    elif job.remote_id or job.outputs:
+        row.operator("modelslab.resume_job", icon="FILE_REFRESH").job_id = job.id
+    row.operator("modelslab.open_job_folder", text="", icon="FILE_FOLDER").job_id = job.id
+    if not running:
+        row.operator("modelslab.remove_job", text="", icon="TRASH").job_id = job.id
+
+
+classes = (MODELSLAB_PT_main, MODELSLAB_PT_advanced, MODELSLAB_PT_jobs)

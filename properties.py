@@ -1,0 +1,105 @@
+"""Scene settings: one property group per endpoint, generated from the endpoint table.
+
+Each field is named exactly as the API field and holds exactly the value sent, so scripts
+can write `scene.modelslab.image_to_3d.output_format = 'obj'`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+
+from .api.endpoints import ENDPOINTS, Endpoint, Param
+
+_INT_LIMIT = 2**31 - 1
+
+
+def _describe(param: Param) -> str:
+    limits = []
+    if param.minimum is not None:
+        limits.append(f"min {param.minimum}")
+    if param.maximum is not None:
+        limits.append(f"max {param.maximum}")
+    suffix = f" ({', '.join(limits)})" if limits else ""
+    return f"{param.description}{suffix}. API field: {param.name}"
+
+
+def _property_for(param: Param) -> Any:
+    common: dict[str, Any] = {"name": param.label, "description": _describe(param)}
+    if param.kind == "bool":
+        return bpy.props.BoolProperty(default=bool(param.default), **common)
+    if param.kind == "enum":
+        items = [(choice, choice, "") for choice in param.choices]
+        return bpy.props.EnumProperty(items=items, default=str(param.default), **common)
+    if param.kind == "string":
+        return bpy.props.StringProperty(default=str(param.default or ""), **common)
+    bounds: dict[str, Any] = {}
+    if param.kind == "int":
+        bounds["min"] = int(param.minimum) if param.minimum is not None else -_INT_LIMIT
+        bounds["max"] = int(param.maximum) if param.maximum is not None else _INT_LIMIT
+        return bpy.props.IntProperty(default=int(param.default or 0), **bounds, **common)
+    if param.minimum is not None:
+        bounds["min"] = float(param.minimum)
+    if param.maximum is not None:
+        bounds["max"] = float(param.maximum)
+    return bpy.props.FloatProperty(default=float(param.default or 0.0), **bounds, **common)
+
+
+def _group_class(endpoint: Endpoint) -> type[bpy.types.PropertyGroup]:
+    annotations = {param.name: _property_for(param) for param in endpoint.params}
+    name = "MODELSLAB_PG_" + endpoint.group
+    return type(name, (bpy.types.PropertyGroup,), {"__annotations__": annotations})
+
+
+_group_classes = {endpoint.id: _group_class(endpoint) for endpoint in ENDPOINTS.values()}
+
+
+def endpoint_values(scene: bpy.types.Scene, endpoint: Endpoint) -> dict[str, object]:
+    """The values the scene holds for an endpoint, keyed by API field name."""
+    group = getattr(scene.modelslab, endpoint.group)
+    return {param.name: getattr(group, param.name) for param in endpoint.params}
+
+
+def _endpoint_items() -> list[tuple[str, str, str]]:
+    return [(e.id, e.label, e.description) for e in ENDPOINTS.values()]
+
+
+class MODELSLAB_PG_scene(bpy.types.PropertyGroup):
+    endpoint: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Endpoint",
+        description="What ModelsLab makes from the image",
+        items=_endpoint_items(),
+    )
+    image: bpy.props.PointerProperty(  # type: ignore[valid-type]
+        name="Image",
+        description="The image to send. Empty: the active material's image texture, else the "
+        "image open in an Image Editor",
+        type=bpy.types.Image,
+    )
+    show_advanced: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Advanced",
+        description="Show the parameters an artist rarely changes",
+        default=False,
+    )
+
+
+MODELSLAB_PG_scene.__annotations__.update(
+    {
+        endpoint.group: bpy.props.PointerProperty(type=_group_classes[endpoint.id])
+        for endpoint in ENDPOINTS.values()
+    }
+)
+
+classes = (*_group_classes.values(), MODELSLAB_PG_scene)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
+
+
+def register() -> None:
+    _register_classes()
+    bpy.types.Scene.modelslab = bpy.props.PointerProperty(type=MODELSLAB_PG_scene)  # type: ignore[attr-defined]
+
+
+def unregister() -> None:
+    del bpy.types.Scene.modelslab  # type: ignore[attr-defined]
+    _unregister_classes()

@@ -1,0 +1,1 @@
+"""Pure helpers (no bpy), tested on their own."""
