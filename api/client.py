@@ -45,7 +45,7 @@ from .errors import (
     ValidationError,
     describe_body_error,
 )
-from .imaging import FILE_EXTENSIONS, MIME_TYPES, SNIFF_BYTES, sniff_file_kind
+from .imaging import FILE_EXTENSIONS, MIME_TYPES, SNIFF_BYTES, looks_complete, sniff_file_kind
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,13 @@ API_HOSTS = ("modelslab.com", "stablediffusionapi.com")  # the key is only ever 
 USER_AGENT = "ModelsLab-3D-Blender"
 
 ATTEMPTS = 4  # per request, counting the first
-DOWNLOAD_ROUNDS = 5  # passes over an output's mirrors
+DOWNLOAD_ROUNDS = 4  # passes over an output's mirrors
 RETRY_DELAY = 0.5  # first pause between attempts, doubled each time
 MAX_RETRY_DELAY = 8.0
 MAX_RATE_LIMIT_WAIT = 120.0  # longest `retry_after` honoured before giving up
 CANCEL_CHECK_INTERVAL = 0.1  # also how often download progress is reported
 DOWNLOAD_CHUNK = 64 * 1024
+MIN_SECRET_LENGTH = 16
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int | None], None]
@@ -173,7 +174,9 @@ class Client:
         url = self.settings.resolve(endpoint.url)
         body = {**payload, "key": self._key()}
         return Answer.from_body(
-            self._retrying("submit", lambda: self._post(url, body, "submit"), cancel, threaded=False)
+            self._retrying(
+                "submit", lambda: self._post(url, body, "submit"), cancel, threaded=False
+            )
         )
 
     def fetch(self, fetch_url: str, *, cancel: threading.Event | None = None) -> Answer:
@@ -243,21 +246,32 @@ class Client:
         *,
         threaded: bool = True,
     ) -> dict[str, Any]:
-        for attempt in range(ATTEMPTS):
+        attempt = 0
+        while True:
             try:
                 return _interruptible(send, cancel) if threaded else send()
-            except (RateLimitError, ServerError, NetworkError, RequestTimeout, ProtocolError) as error:
-                if attempt + 1 == ATTEMPTS or not _may_retry(error, stage):
-                    raise
-                delay = _retry_delay(error, attempt)
+            except (
+                RateLimitError,
+                ServerError,
+                NetworkError,
+                RequestTimeout,
+                ProtocolError,
+            ) as error:
+                retryable = attempt + 1 < ATTEMPTS and _may_retry(error, stage)
+                delay = _retry_delay(error, attempt) if retryable else None
                 if delay is None:
                     raise
-                log.info("%s attempt %d failed (%s); retrying in %.1f s",
-                         stage, attempt + 1, type(error).__name__, delay)  # fmt: skip
+                log.info(
+                    "%s attempt %d failed (%s); retrying in %.1f s",
+                    stage,
+                    attempt + 1,
+                    type(error).__name__,
+                    delay,
+                )
                 _pause(delay, cancel)
-        raise AssertionError("unreachable")
+                attempt += 1
 
-    def _post(self, url: str, body: Mapping[str, object], stage: str) -> dict[str, Any]:
+    def _post(self, url: str, body: dict[str, Any], stage: str) -> dict[str, Any]:
         started = time.monotonic()
         try:
             response = self._session.post(
@@ -270,32 +284,36 @@ class Client:
             log.debug("%s POST %s failed: %s", stage, _describe_url(url), type(error).__name__)
             raise self._transport_error(error, url, stage) from None
         with response:
-            log.debug("%s POST %s -> HTTP %d in %.2f s", stage, _describe_url(url),
-                      response.status_code, time.monotonic() - started)  # fmt: skip
+            log.debug(
+                "%s POST %s -> HTTP %d in %.2f s",
+                stage,
+                _describe_url(url),
+                response.status_code,
+                time.monotonic() - started,
+            )
             return self._interpret(response, stage)
 
     def _transport_error(self, error: Exception, url: str, stage: str) -> ModelsLabError:
         host = urlsplit(url).hostname or url
-        never_sent = _never_sent(error)
-        problem: ModelsLabError
         if isinstance(error, requests.exceptions.SSLError):
-            problem = NetworkError(f"the secure connection to {host} failed", tls=True)
-        elif isinstance(error, requests.exceptions.ConnectTimeout):
-            problem = RequestTimeout(
+            return NetworkError(f"the secure connection to {host} failed", tls=True)
+        if isinstance(error, requests.exceptions.ConnectTimeout):
+            return RequestTimeout(
                 f"Connecting to {host} took longer than {self.settings.connect_timeout:g} s. "
                 "Check your internet connection and the proxy setting in the add-on preferences."
             )
-        elif isinstance(error, requests.exceptions.ReadTimeout):
-            problem = RequestTimeout(
-                f"{host} did not answer within {self.settings.read_timeout:g} s. Try again later."
-            )
-        elif never_sent:
-            problem = NetworkError(f"could not connect to {host}")
+        if _never_sent(error):
+            return NetworkError(f"could not connect to {host}")
+        timed_out = isinstance(error, requests.exceptions.ReadTimeout)
+        if timed_out:
+            detail = f"{host} did not answer within {self.settings.read_timeout:g} s"
         else:
-            problem = NetworkError(f"the connection to {host} was dropped")
-        if stage == "submit" and not never_sent:
-            return SubmitUncertain(problem.message.split(". ")[0].rstrip("."))
-        return problem
+            detail = f"the connection to {host} was dropped"
+        if stage == "submit":
+            return SubmitUncertain(detail)
+        if timed_out:
+            return RequestTimeout(f"{detail[0].upper()}{detail[1:]}. Try again later.")
+        return NetworkError(detail)
 
     def _interpret(self, response: requests.Response, stage: str) -> dict[str, Any]:
         """The answer's JSON body, or the error it stands for."""
@@ -355,16 +373,28 @@ class Client:
                 part.unlink(missing_ok=True)
             raise
         report()
-        with part.open("rb") as stream:
-            kind = sniff_file_kind(stream.read(SNIFF_BYTES), size)
-        if kind not in expected_kinds:
-            part.unlink(missing_ok=True)
-            expected = " or ".join(sorted(expected_kinds))
-            raise _Unavailable(f"{_describe_url(url)} is not a {expected} file ({kind or 'unknown'})")
+        kind = self._check_file(part, size, url, expected_kinds)
         target = folder / f"{stem}{FILE_EXTENSIONS[kind]}"
         os.replace(part, target)
         log.info("downloaded %s (%d bytes) to %s", _describe_url(url), size, target.name)
         return target
+
+    @staticmethod
+    def _check_file(part: Path, size: int, url: str, expected_kinds: Collection[str]) -> str:
+        """The kind of a downloaded file, by its first bytes; refuse a wrong or cut-off file."""
+        with part.open("rb") as stream:
+            head = stream.read(SNIFF_BYTES)
+            stream.seek(max(0, size - SNIFF_BYTES))
+            tail = stream.read()
+        kind = sniff_file_kind(head, size)
+        if kind is None or kind not in expected_kinds:
+            problem = f"is not a {' or '.join(sorted(expected_kinds))} file"
+        elif not looks_complete(kind, head, tail, size):
+            problem = f"sent an incomplete {kind} file ({size} bytes)"
+        else:
+            return kind
+        part.unlink(missing_ok=True)
+        raise _Unavailable(f"{_describe_url(url)} {problem}")
 
     def _stream_to(
         self,
@@ -405,7 +435,8 @@ class Client:
                 f"{_describe_url(url)} sent nothing for {self.settings.download_timeout:g} s"
             ) from None
         except requests.RequestException as error:
-            kind = "secure connection failed" if _is_tls(error) else "connection dropped"
+            tls = isinstance(error, requests.exceptions.SSLError)
+            kind = "secure connection failed" if tls else "connection dropped"
             raise _Unavailable(f"{_describe_url(url)}: {kind}") from None
         except OSError as error:
             raise DownloadError(f"could not write {part.name}: {error.strerror}") from None
@@ -447,7 +478,7 @@ def _interruptible(
             on_tick()
     succeeded, value = outcome[0]
     if succeeded:
-        return value  # type: ignore[no-any-return]
+        return value
     raise value
 
 
@@ -621,19 +652,20 @@ def _never_sent(error: Exception) -> bool:
     return any(isinstance(cause, NewConnectionError) for cause in _causes(error))
 
 
-def _is_tls(error: Exception) -> bool:
-    return isinstance(error, requests.exceptions.SSLError)
-
-
 def _scrub(value: object, secret: str) -> object:
-    """A copy of a parsed body with the key blanked wherever the server echoed it."""
+    """A copy of a parsed body with the key blanked wherever the server echoed it.
+
+    Keys shorter than MIN_SECRET_LENGTH are left alone: real keys are long, and a short test
+    key such as "plan" would otherwise blank ordinary words.
+    """
+    if len(secret) < MIN_SECRET_LENGTH:
+        return value
     if isinstance(value, str):
         return value.replace(secret, "[API key]") if secret in value else value
     if isinstance(value, list):
         return [_scrub(item, secret) for item in value]
     if isinstance(value, dict):
         return {
-            name: item if name == "status" else _scrub(item, secret)
-            for name, item in value.items()
+            name: item if name == "status" else _scrub(item, secret) for name, item in value.items()
         }
     return value

@@ -109,7 +109,8 @@ class Endpoint:
     output: OutputShape
     mesh_up_axis: Literal["Y", "Z"] | None
     output_kinds: tuple[str, ...]  # file kinds (see imaging.sniff_file_kind) it may return
-    output_kind_param: str = ""  # a parameter whose value names the one output kind
+    output_kind_param: str = ""  # a parameter whose value names the output kind
+    video_param: str = ""  # a bool parameter that, when true, adds an MP4 render to the outputs
 
     def param(self, name: str) -> Param:
         for param in self.params:
@@ -119,10 +120,13 @@ class Endpoint:
 
     def expected_kinds(self, values: Mapping[str, object]) -> frozenset[str]:
         """The file kinds a download may have, for these parameter values."""
+        kinds = set(self.output_kinds)
         if self.output_kind_param:
             chosen = values.get(self.output_kind_param)
-            return frozenset({str(chosen or self.param(self.output_kind_param).default)})
-        return frozenset(self.output_kinds)
+            kinds = {str(chosen or self.param(self.output_kind_param).default)}
+        if self.video_param and values.get(self.video_param):
+            kinds.add("mp4")
+        return frozenset(kinds)
 
 
 def build_payload(endpoint: Endpoint, values: Mapping[str, object], image_url: str) -> dict:
@@ -212,6 +216,7 @@ IMAGE_TO_3D = Endpoint(
     mesh_up_axis="Y",
     output_kinds=("glb", "obj", "ply", "stl"),
     output_kind_param="output_format",
+    video_param="render",
     params=(
         Param(
             name="output_format",

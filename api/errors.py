@@ -187,8 +187,12 @@ def _flatten(value: object) -> str:
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, Mapping):
-        parts = [f"{field}: {_flatten(problem)}" for field, problem in value.items()]
-        return "; ".join(part for part in parts if not part.endswith(": "))
+        parts = (f"{field}: {text}" for field, item in value.items() if (text := _flatten(item)))
+        return " ".join(_sentence(part) for part in parts)
     if isinstance(value, list | tuple):
-        return " ".join(text for text in (_flatten(item) for item in value) if text)
+        return " ".join(_sentence(text) for item in value if (text := _flatten(item)))
     return str(value)
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -27,6 +27,7 @@ FILE_EXTENSIONS = {
     "mp4": ".mp4",
 }
 SNIFF_BYTES = 512  # how much of a file's start sniff_file_kind looks at
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC
 
 _OBJ_KEYWORDS = {b"v", b"vn", b"vt", b"vp", b"f", b"l", b"p", b"o", b"g", b"s"}
 _OBJ_KEYWORDS |= {b"mtllib", b"usemtl"}
@@ -187,6 +188,25 @@ def sniff_file_kind(head: bytes, size: int | None = None) -> str | None:
     if _looks_like_obj(head):
         return "obj"
     return None
+
+
+def looks_complete(kind: str, head: bytes, tail: bytes, size: int) -> bool:
+    """Whether a file ends where its format says it does (catches a cut-off download whose
+    server announced the cut length). Formats without such a mark (OBJ, PLY) always pass.
+
+    `head` and `tail` are the file's first and last bytes (SNIFF_BYTES of each is plenty).
+    """
+    if kind == "glb":
+        return len(head) >= 12 and struct.unpack("<I", head[8:12])[0] == size
+    if kind == "png":
+        return tail.endswith(_PNG_END)
+    if kind == "gif":
+        return tail.endswith(b";")
+    if kind == "jpeg":
+        return b"\xff\xd9" in tail
+    if kind == "stl":
+        return _is_binary_stl(head, size) or b"endsolid" in tail
+    return True
 
 
 def _is_binary_stl(head: bytes, size: int | None) -> bool:

@@ -132,7 +132,8 @@ def multiview(cut: Image.Image, width: int, height: int) -> bytes:
 def turntable(cut: Image.Image, size: int, frames: int, seconds: float) -> bytes:
     """An animated GIF of the subject spinning once.
 
-    A dot moving along the bottom keeps every frame distinct, so GIF encoders cannot merge any.
+    A dot along the bottom, moving and changing colour, keeps every frame distinct (even when
+    the frame is narrower than the frame count), so the GIF encoder cannot merge any.
     """
     sprite = _sprite(cut)
     images = []
@@ -141,7 +142,7 @@ def turntable(cut: Image.Image, size: int, frames: int, seconds: float) -> bytes
         view = _view(sprite, (size, size), 360 * i / frames, 0)
         _paste_centred(frame, view, (0, 0), (size, size))
         x = i * size // frames
-        ImageDraw.Draw(frame).rectangle((x, size - 2, x + 1, size - 1), fill=(255, 0, 0))
+        ImageDraw.Draw(frame).rectangle((x, size - 2, x + 1, size - 1), fill=(255, 4 * i % 256, 0))
         images.append(frame)
     out = io.BytesIO()
     images[0].save(

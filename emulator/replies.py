@@ -36,6 +36,6 @@ def field_errors(errors: dict[str, list[str]], status: int = 400) -> Reply:
     return error_reply(status, errors)
 
 
-def not_found(message: str = "Not Found") -> Reply:
+def not_found() -> Reply:
     """A CDN-style 404 for files, plain text as object stores answer."""
-    return Reply(404, message.encode(), "text/plain; charset=utf-8")
+    return Reply(404, b"Not Found", "text/plain; charset=utf-8")

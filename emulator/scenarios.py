@@ -121,15 +121,13 @@ class Scenario:
 
 
 def _options_for(name: str) -> frozenset[str]:
-    allowed = {"polls", "eta"} if name == "slow" else {"polls", "eta", "seconds"}
-    if name in _CANNED or name in _DOWNLOAD or name == "slow":
+    allowed = {"polls", "eta", "seconds"}
+    if name not in _BEHAVIOURS:
         allowed |= {"at", "times"}
     if name == "rate_limited":
         allowed.add("retry_after")
     if name == "proxy_only":
         allowed.add("code")
-    if name == "slow":
-        allowed.add("seconds")
     return frozenset(allowed)
 
 
@@ -175,8 +173,11 @@ def build_scenario(name: str, query: str = "") -> Scenario:
 
     polls = _integer(opts, "polls", 0)
     eta = _number(opts, "eta", 0)
-    delay = _number(opts, "seconds", 0) if name == "slow" else None
-    ready_after = None if name == "slow" else _number(opts, "seconds", 0)
+    # `seconds` is the delay of `slow`, and the job's duration for every other scenario.
+    seconds = _number(opts, "seconds", 0)
+    delay, ready_after = (seconds, None) if name == "slow" else (None, seconds)
+    if ready_after is not None:
+        eta = ready_after
     asynchronous = (
         name in ("processing", "failed_later")
         or at == "fetch"
@@ -194,7 +195,7 @@ def build_scenario(name: str, query: str = "") -> Scenario:
         times=_integer(opts, "times", 0),
         asynchronous=asynchronous,
         polls=2 if polls is None else polls,
-        eta=ready_after if ready_after is not None else 1.0 if eta is None else eta,
+        eta=1.0 if eta is None else eta,
         ready_after=ready_after,
         retry_after=30 if retry_after is None else retry_after,
         code=code or 404,

@@ -84,6 +84,7 @@ class _Job:
     created: float
     meta: dict[str, Any]
     file_name: str
+    file: _File
     generation_time: float
     polls_answered: int = 0
 
@@ -117,7 +118,7 @@ def _plain_number(value: float) -> float | int:
 @dataclass
 class _State:
     jobs: dict[int, _Job] = field(default_factory=dict)
-    outputs: dict[str, tuple[_File, _Job]] = field(default_factory=dict)
+    outputs: dict[str, _Job] = field(default_factory=dict)
     uploads: dict[str, _File] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     fault_counts: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -197,9 +198,10 @@ class _App:
         return scenario.times is None or seen < scenario.times
 
     def _fault(self, key: str, scenario: Scenario, stage: str) -> Reply | None:
-        """The fault reply for a POST, or None to go on (after sleeping, for `slow`)."""
-        if not self._fires(key, scenario, stage):
-            return None
+        return self._fault_reply(scenario) if self._fires(key, scenario, stage) else None
+
+    def _fault_reply(self, scenario: Scenario) -> Reply | None:
+        """The reply of a fault that fired, or None to go on normally (after a `slow` wait)."""
         if scenario.name == "slow":
             self.stopping.wait(scenario.delay)
             return None
@@ -222,19 +224,21 @@ class _App:
             return field_errors({name: [f"The {label} is not valid base64."]})
         if len(data) > MAX_UPLOAD:
             return field_errors({name: [f"The {label} must not be greater than 5 MB."]})
+        invalid = field_errors({name: [f"The {label} must be a valid PNG or JPEG image."]})
         kind = sniff_format(data)
+        if kind is None:
+            return invalid
         try:
-            if kind is None:
-                raise ImageError("not a PNG or JPEG file")
             open_image(data)
         except ImageError:
-            return field_errors({name: [f"The {label} must be a valid PNG or JPEG image."]})
+            return invalid
 
-        file_name = f"{10**19 + secrets.randbelow(9 * 10**19)}.{'png' if kind == 'PNG' else 'jpg'}"
+        ext = "png" if kind == "PNG" else "jpg"
+        file_name = f"{10**19 + secrets.randbelow(9 * 10**19)}.{ext}"
         with self._lock:
             self._next_upload += 1
             upload_id = self._next_upload
-            self._state.uploads[file_name] = _File(data, CONTENT_TYPES[file_name[-3:]])
+            self._state.uploads[file_name] = _File(data, CONTENT_TYPES[ext])
         url = f"{self.base_url}/temp/{file_name}"
         if path == "/api/v3/base64_crop":
             return json_reply(200, {
@@ -243,24 +247,30 @@ class _App:
             })
         return json_reply(200, {"status": "success", "id": upload_id, "output": [url]})
 
-    def _load(self, url: str) -> bytes | None:
-        """An image URL's bytes, if it points at this emulator and the file is there."""
-        parts = urlsplit(url)
-        port = urlsplit(self.base_url).port
-        if parts.scheme != "http" or parts.netloc not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-            return None
-        match = _FILE.fullmatch(parts.path)
+    def _file(self, path: str) -> tuple[_File, _Job | None] | None:
+        """The file served at a /temp/, /cdn/ or /proxy/ path, with the job that made it.
+
+        A job's output counts as there only once the job is done.
+        """
+        match = _FILE.fullmatch(path)
         if not match:
             return None
         host, name = match.groups()
         with self._lock:
             if host == "temp":
                 upload = self._state.uploads.get(name)
-                return upload.data if upload else None
-            output = self._state.outputs.get(name)
-        if output and output[1].available(time.monotonic()):
-            return output[0].data
-        return None
+                return (upload, None) if upload else None
+            job = self._state.outputs.get(name)
+        return (job.file, job) if job and job.available(time.monotonic()) else None
+
+    def _load(self, url: str) -> bytes | None:
+        """An image URL's bytes, if it points at this emulator and the file is there."""
+        parts = urlsplit(url)
+        port = urlsplit(self.base_url).port
+        if parts.scheme != "http" or parts.netloc not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            return None
+        found = self._file(parts.path)
+        return found[0].data if found else None
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -268,7 +278,7 @@ class _App:
                 scenario: Scenario) -> Reply:
         fields = endpoint.image_fields
         image_field = next((f for f in fields if f in body), fields[0])
-        url = body.get(image_field)
+        url = body.get(image_field, "")
         errors: dict[str, list[str]] = {}
         if not isinstance(url, str) or not url.strip():
             errors[image_field] = [f"The {image_field.replace('_', ' ')} field is required."]
@@ -277,7 +287,6 @@ class _App:
         if errors:
             # depth2img is the oldest endpoint: its docs show validation errors with HTTP 200.
             return field_errors(errors, 200 if endpoint.name == "depth2img" else 400)
-        assert isinstance(url, str)
 
         source = self._load(url)
         if source is None:
@@ -294,9 +303,9 @@ class _App:
         with self._lock:
             self._next_job += 1
             job = _Job(self._next_job, endpoint, key, scenario, time.monotonic(), meta,
-                       f"{prefix}.{ext}", generation_time)
+                       f"{prefix}.{ext}", _File(data, CONTENT_TYPES[ext]), generation_time)
             self._state.jobs[job.id] = job
-            self._state.outputs[job.file_name] = (_File(data, CONTENT_TYPES[ext]), job)
+            self._state.outputs[job.file_name] = job
         if scenario.asynchronous:
             return json_reply(200, self._processing_body(job))
         return json_reply(200, self._success_body(job))
@@ -381,32 +390,24 @@ class _App:
     # --- files ----------------------------------------------------------------------------
 
     def _download(self, path: str) -> Reply:
-        match = _FILE.fullmatch(path)
-        if not match:
+        found = self._file(path)
+        if found is None:
             return not_found()
-        host, name = match.groups()
-        with self._lock:
-            if host == "temp":
-                upload = self._state.uploads.get(name)
-                return Reply(200, upload.data, upload.content_type) if upload else not_found()
-            output = self._state.outputs.get(name)
-        if output is None or not output[1].available(time.monotonic()):
-            return not_found()
-        file, job = output
+        file, job = found
+        whole = Reply(200, file.data, file.content_type)
+        if job is None:
+            return whole
         scenario = job.scenario
-        if scenario.name == "proxy_only" and host != "cdn":
-            return Reply(200, file.data, file.content_type)
+        if scenario.name == "proxy_only" and not path.startswith("/cdn/"):
+            return whole
         if not self._fires(job.key, scenario, "download"):
-            return Reply(200, file.data, file.content_type)
+            return whole
         half = len(file.data) // 2
-        if scenario.name == "slow":
-            self.stopping.wait(scenario.delay)
-            return Reply(200, file.data, file.content_type)
         if scenario.name == "download_drop":
             return Reply(200, file.data, file.content_type, cut_at=half)
         if scenario.name == "download_truncated":
             return Reply(200, file.data[:half], file.content_type)
-        return scenario.canned_reply() or not_found()
+        return self._fault_reply(scenario) or whole
 
 
 class _Server(ThreadingHTTPServer):
@@ -433,8 +434,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if not 0 <= length <= MAX_BODY:
+            # The body is left unread, so this connection cannot carry another request.
             self.close_connection = True
-            self._send(error_reply(413, "The request body is missing a length or is too large."))
+            self._send(error_reply(413, "The request body has no length or is too large."))
             return
         self._send(self.server.app.handle("POST", self.path, self.rfile.read(length)))
 
@@ -444,7 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if reply.cut_at is not None:
+        if reply.cut_at is not None or self.close_connection:
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()

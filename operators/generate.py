@@ -80,7 +80,7 @@ class MODELSLAB_OT_generate(bpy.types.Operator):
         settings = preferences.api_settings(context)
         source = self._source(context, settings)
         payload = build_payload(endpoint, endpoint_values(context.scene, endpoint), source.url)
-        job = Job.new(endpoint=endpoint.id, params=payload, source_name=source.name)
+        job = Job(endpoint=endpoint.id, params=payload, source_name=source.name)
         job.image_url = source.url
         return runtime.get().submit(job, source)
 

@@ -116,7 +116,7 @@ def test_model_lands_upright_on_the_cursor(ml, subject_image, endpoint, output_f
     if output_format:
         assert parameters["output_format"] == output_format
     job = ml.runtime.get().jobs[job_id]
-    assert job.state.value == "done" and job.imported_at is not None
+    assert job.state.value == "DONE" and job.imported_at is not None
 
 
 def test_one_undo_step_removes_the_whole_import(ml, subject_image):
@@ -169,7 +169,7 @@ def test_failures_leave_the_scene_unchanged_with_a_clear_message(ml, subject_ima
     assert key.split("?")[0] not in message, "the API key leaked into the message"
     assert _scene_snapshot() == before
     (job,) = ml.runtime.get().jobs.values()
-    assert job.state.value == "failed" and job.error in message
+    assert job.state.value == "FAILED" and job.error in message
     record = (ml.folder / job.id / "job.json").read_text()
     assert key not in record
 

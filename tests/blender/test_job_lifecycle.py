@@ -38,7 +38,7 @@ def _invoke(endpoint="IMAGE_TO_3D") -> str:
     before = set(_runtime().get().jobs)
     assert bpy.ops.modelslab.generate("INVOKE_DEFAULT", endpoint=endpoint) == {"FINISHED"}
     (job_id,) = set(_runtime().get().jobs) - before
-    assert _job(job_id).state.value == "queued", "invoke must return before the job runs"
+    assert _job(job_id).state.value == "QUEUED", "invoke must return before the job runs"
     return job_id
 
 
@@ -47,7 +47,7 @@ def test_invoke_returns_at_once_and_the_pump_imports(ml, subject_image):
     job_id = _invoke()
     assert "robot" not in bpy.data.objects
     seen = _pump_until(job_id, lambda job: job.imported_at is not None)
-    assert "processing" in seen and seen[-1] == "done"
+    assert "PROCESSING" in seen and seen[-1] == "DONE"
     model = bpy.data.objects["robot"]
     assert model["modelslab_job_id"] == job_id
     assert bpy.context.view_layer.objects.active == model
@@ -56,10 +56,10 @@ def test_invoke_returns_at_once_and_the_pump_imports(ml, subject_image):
 def test_cancel_stops_within_a_second_and_the_job_can_be_resumed(ml, subject_image):
     ml.prefs.api_key = "processing?seconds=3"
     job_id = _invoke()
-    _pump_until(job_id, lambda job: job.state.value == "processing")
+    _pump_until(job_id, lambda job: job.state.value == "PROCESSING")
     bpy.ops.modelslab.cancel_job(job_id=job_id)
     cancelled_at = time.monotonic()
-    _pump_until(job_id, lambda job: job.state.value == "cancelled", timeout=5)
+    _pump_until(job_id, lambda job: job.state.value == "CANCELLED", timeout=5)
     assert time.monotonic() - cancelled_at < 1.0
     assert not _runtime().get().is_running(job_id)
     job = _job(job_id)
@@ -75,11 +75,11 @@ def test_disable_mid_job_then_enable_resumes_polling(ml, subject_image):
     """What a restart of Blender does to a job: the record survives and polling resumes."""
     ml.prefs.api_key = "processing?seconds=2"
     job_id = _invoke()
-    _pump_until(job_id, lambda job: job.state.value == "processing")
+    _pump_until(job_id, lambda job: job.state.value == "PROCESSING")
     addon_utils.disable(PACKAGE)
     addon_utils.enable(PACKAGE, default_set=True)
-    assert _job(job_id).state.value == "processing"
-    _pump_until(job_id, lambda job: job.state.value == "done")
+    assert _job(job_id).state.value == "PROCESSING"
+    _pump_until(job_id, lambda job: job.state.value == "DONE")
     job = _job(job_id)
     assert job.imported_at is None, "a resumed job waits for the user to import it"
     assert "robot" not in bpy.data.objects
@@ -92,9 +92,9 @@ def test_disable_mid_job_then_enable_resumes_polling(ml, subject_image):
 def test_opening_another_file_mid_job_keeps_the_job_for_import(ml, subject_image):
     ml.prefs.api_key = "processing?seconds=1"
     job_id = _invoke()
-    _pump_until(job_id, lambda job: job.state.value == "processing")
+    _pump_until(job_id, lambda job: job.state.value == "PROCESSING")
     bpy.ops.wm.read_homefile(use_empty=True)
-    _pump_until(job_id, lambda job: job.state.value == "done")
+    _pump_until(job_id, lambda job: job.state.value == "DONE")
     for _ in range(5):
         _runtime().pump()
     assert "robot" not in bpy.data.objects, "imported into a file it was not started from"
@@ -117,7 +117,7 @@ def test_parallel_jobs_wait_for_a_free_slot(ml, subject_image):
     ml.prefs.api_key = "processing?seconds=1"
     first, second = _invoke(), _invoke()
     _runtime().pump()
-    assert _runtime().get().is_running(first) and _job(second).state.value == "queued"
+    assert _runtime().get().is_running(first) and _job(second).state.value == "QUEUED"
     _pump_until(second, lambda job: job.imported_at is not None, timeout=30)
     assert _job(first).imported_at is not None
     assert len([o for o in bpy.data.objects if o.name.startswith("robot")]) == 2

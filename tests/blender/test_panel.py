@@ -89,7 +89,7 @@ def test_running_job_shows_progress_and_cancel(ml, sidebar, subject_image):
     ml.prefs.api_key = "processing?seconds=30"
     bpy.ops.modelslab.generate("INVOKE_DEFAULT", endpoint="IMAGE_TO_3D")
     (job_id,) = ml.runtime.get().jobs
-    _pump_until(ml, job_id, lambda job: job.state.value == "processing")
+    _pump_until(ml, job_id, lambda job: job.state.value == "PROCESSING")
     layout = draw(sidebar.MODELSLAB_PT_jobs, bpy.context)
     bars = [item for item in layout.walk() if item.kind == "progress"]
     assert len(bars) == 1 and bars[0].text.startswith("Generating")
