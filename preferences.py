@@ -119,7 +119,7 @@ class ModelsLabPreferences(bpy.types.AddonPreferences):
 
 def get(context: bpy.types.Context | None = None) -> ModelsLabPreferences:
     context = context or bpy.context
-    return context.preferences.addons[__package__].preferences  # type: ignore[return-value]
+    return context.preferences.addons[__package__].preferences
 
 
 def api_settings(context: bpy.types.Context | None = None) -> Settings:

@@ -6,7 +6,7 @@ can write `scene.modelslab.image_to_3d.output_format = 'obj'`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import bpy
 
@@ -38,12 +38,12 @@ def _property_for(param: Param) -> Any:
     if param.kind == "int":
         bounds["min"] = int(param.minimum) if param.minimum is not None else -_INT_LIMIT
         bounds["max"] = int(param.maximum) if param.maximum is not None else _INT_LIMIT
-        return bpy.props.IntProperty(default=int(param.default or 0), **bounds, **common)
+        return bpy.props.IntProperty(default=cast(int, param.default), **bounds, **common)
     if param.minimum is not None:
         bounds["min"] = float(param.minimum)
     if param.maximum is not None:
         bounds["max"] = float(param.maximum)
-    return bpy.props.FloatProperty(default=float(param.default or 0.0), **bounds, **common)
+    return bpy.props.FloatProperty(default=cast(float, param.default), **bounds, **common)
 
 
 def _group_class(endpoint: Endpoint) -> type[bpy.types.PropertyGroup]:
@@ -58,7 +58,15 @@ _group_classes = {endpoint.id: _group_class(endpoint) for endpoint in ENDPOINTS.
 def endpoint_values(scene: bpy.types.Scene, endpoint: Endpoint) -> dict[str, object]:
     """The values the scene holds for an endpoint, keyed by API field name."""
     group = getattr(scene.modelslab, endpoint.group)
-    return {param.name: getattr(group, param.name) for param in endpoint.params}
+    return {param.name: _as_sent(param, getattr(group, param.name)) for param in endpoint.params}
+
+
+def _as_sent(param: Param, value: object) -> object:
+    # Blender keeps floats in single precision: 0.9 reads back as 0.8999999761581421. Seven
+    # significant digits is what single precision holds, so this gives back what was typed.
+    if param.kind == "float":
+        return float(f"{value:.7g}")
+    return value
 
 
 def _endpoint_items() -> list[tuple[str, str, str]]:
@@ -92,14 +100,15 @@ MODELSLAB_PG_scene.__annotations__.update(
 )
 
 classes = (*_group_classes.values(), MODELSLAB_PG_scene)
-_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 
 def register() -> None:
-    _register_classes()
-    bpy.types.Scene.modelslab = bpy.props.PointerProperty(type=MODELSLAB_PG_scene)  # type: ignore[attr-defined]
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.modelslab = bpy.props.PointerProperty(type=MODELSLAB_PG_scene)
 
 
 def unregister() -> None:
-    del bpy.types.Scene.modelslab  # type: ignore[attr-defined]
-    _unregister_classes()
+    del bpy.types.Scene.modelslab
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

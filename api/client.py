@@ -120,9 +120,9 @@ def mirror_groups(
 
 
 class Client:
-    """Talks to ModelsLab (or to `settings.api_base`) for one add-on session.
+    """Talks to ModelsLab, or to `settings.api_base` when set (a proxy or the emulator).
 
-    Thread-safe enough for one job per worker thread sharing it (requests' pool is).
+    It keeps no per-job state: use one per worker thread, or share one.
     """
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
@@ -213,6 +213,7 @@ class Client:
         for round_number in range(DOWNLOAD_ROUNDS):
             if round_number:
                 _pause(_backoff(round_number - 1), cancel)
+            worth_retrying = False
             for url in urls:
                 try:
                     return self._download_once(
@@ -220,7 +221,10 @@ class Client:
                     )
                 except _Unavailable as unavailable:
                     problem = str(unavailable)
+                    worth_retrying |= unavailable.transient
                     log.info("download of %s failed: %s", _describe_url(url), problem)
+            if not worth_retrying:
+                break
         raise DownloadError(problem)
 
     def _key(self) -> str:
@@ -318,6 +322,8 @@ class Client:
     def _interpret(self, response: requests.Response, stage: str) -> dict[str, Any]:
         """The answer's JSON body, or the error it stands for."""
         status = response.status_code
+        if stage == "submit" and status in (502, 504):  # a gateway lost the answer, not the job
+            raise SubmitUncertain(f"HTTP {status} from a gateway")
         body = self._json_body(response)
         if body is None:
             raise _non_json_error(status, response, stage)
@@ -387,14 +393,14 @@ class Client:
             stream.seek(max(0, size - SNIFF_BYTES))
             tail = stream.read()
         kind = sniff_file_kind(head, size)
-        if kind is None or kind not in expected_kinds:
-            problem = f"is not a {' or '.join(sorted(expected_kinds))} file"
-        elif not looks_complete(kind, head, tail, size):
-            problem = f"sent an incomplete {kind} file ({size} bytes)"
-        else:
+        part_is_fine = kind in expected_kinds and looks_complete(kind or "", head, tail, size)
+        if kind is not None and part_is_fine:
             return kind
         part.unlink(missing_ok=True)
-        raise _Unavailable(f"{_describe_url(url)} {problem}")
+        if kind not in expected_kinds:
+            expected = " or ".join(sorted(expected_kinds))
+            raise _Unavailable(f"{_describe_url(url)} is not a {expected} file", transient=False)
+        raise _Unavailable(f"{_describe_url(url)} sent an incomplete {kind} file ({size} bytes)")
 
     def _stream_to(
         self,
@@ -446,7 +452,11 @@ class Client:
 
 
 class _Unavailable(Exception):
-    """This URL failed this time; another mirror or a later attempt may work."""
+    """This URL failed; another mirror may work, and a later attempt too when `transient`."""
+
+    def __init__(self, detail: str, *, transient: bool = True) -> None:
+        super().__init__(detail)
+        self.transient = transient
 
 
 def _interruptible(
@@ -494,7 +504,13 @@ def _backoff(attempt: int) -> float:
 
 
 def _may_retry(error: ModelsLabError, stage: str) -> bool:
-    """At submit, only answers that surely mean "not accepted" reach this point retryable."""
+    """Whether another attempt is safe and may help.
+
+    At submit that is only for answers that mean "not accepted": 429, 503, and failures before
+    a connection was made (the others were already turned into SubmitUncertain).
+    """
+    if isinstance(error, NetworkError) and error.tls:
+        return False  # a certificate problem does not go away by itself
     if stage != "submit":
         return True
     if isinstance(error, ServerError):
@@ -607,7 +623,7 @@ def _file_name(url: str) -> str:
 def _describe_url(url: str) -> str:
     """Host and file name, for logs and messages (never a query string)."""
     parts = urlsplit(url)
-    return f"{parts.hostname or '?'}/…/{_file_name(url)}" if parts.path else parts.hostname or "?"
+    return f"{parts.hostname or '?'}/.../{_file_name(url)}" if parts.path else parts.hostname or "?"
 
 
 def _is_api_host(host: str) -> bool:

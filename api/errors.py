@@ -108,6 +108,7 @@ class NetworkError(ModelsLabError):
     """No connection: refused, DNS, proxy or TLS failure."""
 
     def __init__(self, detail: str, *, tls: bool = False, may_have_charged: bool = False) -> None:
+        self.tls = tls
         hint = (
             "The secure connection failed: if you are behind a company proxy or antivirus, "
             "set its CA bundle file (and the proxy) in the add-on preferences."

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import Answer, Client, mirror_groups
-from .endpoints import ENDPOINTS
+from .endpoints import ENDPOINTS, Endpoint
 from .errors import (
     DASHBOARD_HINT,
     Cancelled,
@@ -58,18 +58,18 @@ class JobState(StrEnum):
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Job:
     """One generation as saved on disk. `params` is the payload sent, never with the key.
 
-    `progress` (0..1) is the progress of the current state.
+    `progress` (0..1) is the progress of the current state; `imported_at` is set by Blender.
     """
 
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     endpoint: str
     params: dict[str, Any] = field(default_factory=dict)
     source_name: str = ""
     image_url: str = ""
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     state: JobState = JobState.QUEUED
     remote_id: str = ""
     fetch_url: str = ""
@@ -197,12 +197,17 @@ class _Runner:
         self.store = store
         self.on_update = on_update
         self.cancel = cancel
-        self.endpoint = ENDPOINTS[job.endpoint]
         self.last_update = 0.0
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return ENDPOINTS[self.job.endpoint]
 
     def run(self, upload: bytes | None, upload_mime: str) -> None:
         job = self.job
         job.error = ""
+        if job.endpoint not in ENDPOINTS:
+            raise ValidationError("endpoint", job.endpoint, "one of " + ", ".join(ENDPOINTS))
         first_wait = 0.0  # a resumed job is polled at once: it may be finished already
         if not job.submitted:
             if job.may_have_charged:
@@ -265,7 +270,7 @@ class _Runner:
             remaining = settings.job_timeout - elapsed
             if remaining <= 0:
                 raise RequestTimeout(
-                    f"ModelsLab has not finished the job after {elapsed / 60:.0f} minutes. "
+                    f"ModelsLab has not finished the job after {_duration(elapsed)}. "
                     "It may still finish: resume the job later to check again.",
                     may_have_charged=True,
                 )
@@ -326,11 +331,22 @@ class _Runner:
     def finish(self, state: JobState, error: str) -> None:
         self.job.error = error
         self.job.finished_at = time.time()
-        self.change(state)
+        try:
+            self.change(state)
+        except ModelsLabError as problem:  # the record cannot be written: still tell the UI
+            log.error("job %s: %s", self.job.id, problem.message)
+            self.on_update(self.job.copy())
 
     def save(self) -> None:
         self.job.updated_at = time.time()
-        self.store.save(self.job)
+        try:
+            self.store.save(self.job)
+        except OSError as error:
+            raise ModelsLabError(
+                f"Could not save the job record ({error.strerror or error}). Check that the "
+                "add-on's jobs folder is writable and that the disk is not full.",
+                may_have_charged=self.job.may_have_charged,
+            ) from None
         self.last_update = time.monotonic()
         self.on_update(self.job.copy())
 
@@ -353,6 +369,10 @@ def _existing(files: list[str], stem: str) -> Path | None:
         if path.stem == stem and path.is_file():
             return path
     return None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 def _checked_id(job_id: str) -> str:

@@ -150,7 +150,8 @@ def _add_vertex_colour_material(objects: list[bpy.types.Object]) -> None:
 
 def _vertex_colour_material(attribute_name: str) -> bpy.types.Material:
     material = bpy.data.materials.new(VERTEX_COLOR_MATERIAL)
-    material.use_nodes = True
+    if bpy.app.version < (5, 0, 0):  # from 5.0 every material uses nodes
+        material.use_nodes = True
     nodes = material.node_tree.nodes
     shader = next(node for node in nodes if node.type == "BSDF_PRINCIPLED")
     colour = nodes.new("ShaderNodeVertexColor")
@@ -195,7 +196,7 @@ def _seed(job: Job) -> int:
     """The seed ModelsLab used (its meta), else the one sent; -1 when neither is known."""
     seed = job.meta.get("seed", job.params.get("seed"))
     try:
-        return int(seed)  # type: ignore[arg-type]
+        return int(seed)
     except (TypeError, ValueError):
         return -1
 

@@ -287,13 +287,18 @@ def _work(
 
 
 def _import_with_operator(job_id: str) -> None:
-    """Import through the operator, so the whole import is one undo step."""
-    override = _window_override()
-    try:
-        with bpy.context.temp_override(**override):
+    """Import a finished job as one undo step.
+
+    Operators called from Python push no undo step of their own (Blender leaves undo to the
+    user's actions), so the step is pushed here once the whole import has succeeded.
+    """
+    with bpy.context.temp_override(**_window_override()):
+        try:
             bpy.ops.modelslab.import_job(job_id=job_id)
-    except RuntimeError as error:
-        log.warning("import of job %s failed: %s", job_id, error)
+        except RuntimeError as error:  # the operator recorded the message on the job
+            log.warning("import of job %s failed: %s", job_id, error)
+            return
+        bpy.ops.ed.undo_push(message="ModelsLab Import")
 
 
 def _window_override() -> dict:

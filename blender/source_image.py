@@ -19,6 +19,7 @@ from ..api.imaging import prepare_upload, prepare_upload_file
 from ..api.settings import Settings
 
 _PASSTHROUGH_FORMATS = {"PNG", "JPEG"}
+_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp", ".bmp", ".tga"}
 
 
 class SourceImageError(ModelsLabError):
@@ -45,7 +46,9 @@ class UploadSource:
                 raise SourceImageError(
                     f"Could not read the image file {self.file_path}: {error.strerror}"
                 ) from error
-            prepared = prepare_upload_file(data, settings.max_upload_bytes, settings.max_upload_side)
+            prepared = prepare_upload_file(
+                data, settings.max_upload_bytes, settings.max_upload_side
+            )
             if prepared is None:
                 raise SourceImageError(
                     f"{self.file_path} changed since it was chosen and can no longer be sent "
@@ -128,7 +131,11 @@ def upload_source_for_path(path: str, settings: Settings) -> UploadSource:
 def display_name(image: bpy.types.Image) -> str:
     """The image's name without a file extension, for naming the model."""
     stem, ext = os.path.splitext(image.name)
-    return stem if ext.lower() in {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp"} else image.name
+    return (
+        stem
+        if ext.lower() in {".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".webp"}
+        else image.name
+    )
 
 
 def read_pixels(image: bpy.types.Image) -> np.ndarray:

@@ -59,7 +59,7 @@ def frame_and_render(obj: bpy.types.Object, textured: bool, png_path: Path) -> N
     scene = bpy.context.scene
     low = Vector(min(v[i] for v in _corners(obj)) for i in range(3))
     high = Vector(max(v[i] for v in _corners(obj)) for i in range(3))
-    centre, size = (low + high) / 2, max(high - low)
+    centre, size = (low + high) / 2, max(high.x - low.x, high.y - low.y, high.z - low.z)
     camera = bpy.data.objects.new("Demo Camera", bpy.data.cameras.new("Demo Camera"))
     scene.collection.objects.link(camera)
     direction = Vector((0.55, -1.0, 0.45)).normalized()

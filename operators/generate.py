@@ -50,21 +50,29 @@ class MODELSLAB_OT_generate(bpy.types.Operator):
         subtype="FILE_PATH",
     )
 
+    wait: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Wait",
+        description="Run the whole job, import, then return (scripts). Off: queue the job and "
+        "return at once, as the Generate button does",
+        default=True,
+        options={"SKIP_SAVE"},
+    )
+
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        try:
-            job = self._start(context)
-        except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Sent {job.source_name} to ModelsLab; follow it in the sidebar")
-        return {"FINISHED"}
+        self.wait = False
+        return self.execute(context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            job = runtime.get().wait(self._start(context).id)
+            job = self._start(context)
+            if self.wait:
+                job = runtime.get().wait(job.id)
         except ModelsLabError as error:
             self.report({"ERROR"}, error.message)
             return {"CANCELLED"}
+        if not self.wait:
+            self.report({"INFO"}, f"Sent {job.source_name} to ModelsLab; follow it in the sidebar")
+            return {"FINISHED"}
         if job.state != JobState.DONE or job.imported_at is None:
             self.report({"ERROR"}, job.error or f"The job ended as {job.state.value}")
             return {"CANCELLED"}

@@ -54,7 +54,7 @@ def key_out_background(pixels: np.ndarray, tolerance: float = 0.06) -> np.ndarra
     """
     rgba = np.array(pixels, dtype=np.float32)
     if rgba.shape[2] == 3:
-        rgba = np.concatenate([rgba, np.ones(rgba.shape[:2] + (1,), np.float32)], axis=2)
+        rgba = np.concatenate([rgba, np.ones((*rgba.shape[:2], 1), np.float32)], axis=2)
     for left, top, right, bottom in cells(rgba.shape[1], rgba.shape[0]):
         view = rgba[top:bottom, left:right]
         background = np.median(

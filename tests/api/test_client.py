@@ -18,6 +18,7 @@ from api.errors import (
     CreditsError,
     DownloadError,
     GenerationFailed,
+    ModelsLabError,
     NetworkError,
     PlanError,
     ProtocolError,
@@ -198,7 +199,9 @@ def test_fetch_sends_the_key_only_to_api_hosts() -> None:
         ("not_json", SubmitUncertain, "HTTP 200 with text/html instead of JSON"),
     ],
 )
-def test_submit_errors(emulator: Emulator, key: str, error: type, words: str) -> None:
+def test_submit_errors(
+    emulator: Emulator, key: str, error: type[ModelsLabError], words: str
+) -> None:
     image_url = uploaded(emulator)
     started = time.monotonic()
     with client_for(emulator, key) as client, pytest.raises(error) as caught:
@@ -243,9 +246,9 @@ def test_submit_retries_a_503(emulator: Emulator) -> None:
 
 def test_submit_without_an_answer_is_not_resent(emulator: Emulator) -> None:
     image_url = uploaded(emulator)
-    with client_for(emulator, "slow?seconds=2", read_timeout=0.3) as client:
-        with pytest.raises(SubmitUncertain) as caught:
-            submit_v6(client, image_url)
+    client = client_for(emulator, "slow?seconds=2", read_timeout=0.3)
+    with client, pytest.raises(SubmitUncertain) as caught:
+        submit_v6(client, image_url)
     assert "did not answer within 0.3 s" in caught.value.message
     assert "dashboard" in caught.value.message
     assert count(emulator, V6_SUBMIT) == 1
@@ -267,10 +270,9 @@ def test_connection_refused_is_a_network_error_never_charged() -> None:
 
 def test_tls_failure_mentions_the_ca_bundle(emulator: Emulator) -> None:
     https_base = emulator.base_url.replace("http://", "https://")
-    cancel = threading.Event()
-    with Client(Settings(api_key="instant", api_base=https_base)) as client:
-        with pytest.raises(NetworkError) as caught:
-            client.fetch(f"{https_base}/api/v3/fetch/1", cancel=cancel)
+    client = Client(Settings(api_key="instant", api_base=https_base))
+    with client, pytest.raises(NetworkError) as caught:
+        client.fetch(f"{https_base}/api/v3/fetch/1")
     assert "CA bundle" in caught.value.message
     assert not caught.value.may_have_charged
 
@@ -333,9 +335,9 @@ def test_download_refuses_the_wrong_kind(emulator: Emulator, tmp_path: Path) -> 
 
 def test_download_size_cap(emulator: Emulator, tmp_path: Path) -> None:
     [urls] = finished_outputs(emulator, "instant")
-    with client_for(emulator, "instant", max_download_bytes=1000) as client:
-        with pytest.raises(DownloadError) as caught:
-            client.download(urls, tmp_path, "mesh", {"glb"})
+    client = client_for(emulator, "instant", max_download_bytes=1000)
+    with client, pytest.raises(DownloadError) as caught:
+        client.download(urls, tmp_path, "mesh", {"glb"})
     assert "larger than the 0.001 MB limit" in caught.value.message
     assert len(paths(emulator, "GET")) == 1
     assert list(tmp_path.iterdir()) == []

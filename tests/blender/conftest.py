@@ -15,12 +15,11 @@ from types import ModuleType, SimpleNamespace
 
 os.environ["BLENDER_USER_RESOURCES"] = tempfile.mkdtemp(prefix="modelslab-blender-profile-")
 
-import bpy  # noqa: E402
-import pytest  # noqa: E402
+import bpy
+import pytest
+from subjects import make_subject_image
 
-from subjects import make_subject_image  # noqa: E402
-
-from tools.extension_tool import build  # noqa: E402
+from tools.extension_tool import build
 
 PACKAGE = "bl_ext.user_default.modelslab_3d"
 

@@ -20,4 +20,3 @@ def make_subject_image(name: str = "robot", width: int = 32, height: int = 64) -
     image.pixels.foreach_set(pixels.ravel())
     image.pack()
     return image
-

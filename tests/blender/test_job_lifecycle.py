@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import time
 
-import addon_utils
 import bpy
 
 PACKAGE = "bl_ext.user_default.modelslab_3d"
@@ -36,9 +35,9 @@ def _pump_until(job_id, condition, timeout=30.0) -> list[str]:
 
 def _invoke(endpoint="IMAGE_TO_3D") -> str:
     before = set(_runtime().get().jobs)
-    assert bpy.ops.modelslab.generate("INVOKE_DEFAULT", endpoint=endpoint) == {"FINISHED"}
+    assert bpy.ops.modelslab.generate(endpoint=endpoint, wait=False) == {"FINISHED"}
     (job_id,) = set(_runtime().get().jobs) - before
-    assert _job(job_id).state.value == "QUEUED", "invoke must return before the job runs"
+    assert _job(job_id).state.value == "QUEUED", "the UI path must return before the job runs"
     return job_id
 
 
@@ -76,8 +75,14 @@ def test_disable_mid_job_then_enable_resumes_polling(ml, subject_image):
     ml.prefs.api_key = "processing?seconds=2"
     job_id = _invoke()
     _pump_until(job_id, lambda job: job.state.value == "PROCESSING")
-    addon_utils.disable(PACKAGE)
-    addon_utils.enable(PACKAGE, default_set=True)
+    bpy.ops.preferences.addon_disable(module=PACKAGE)
+    assert (ml.folder / job_id / "job.json").exists()
+    bpy.ops.preferences.addon_enable(module=PACKAGE)
+    # Blender forgets an add-on's preferences when it is disabled; after a restart they come
+    # back from the saved user preferences, as they are put back here.
+    prefs = bpy.context.preferences.addons[PACKAGE].preferences
+    prefs.api_base, prefs.api_key = ml.emulator.base_url, "processing?seconds=2"
+    prefs.download_folder = str(ml.folder)
     assert _job(job_id).state.value == "PROCESSING"
     _pump_until(job_id, lambda job: job.state.value == "DONE")
     job = _job(job_id)

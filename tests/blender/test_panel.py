@@ -55,7 +55,9 @@ def test_image_found_on_the_active_material(ml, sidebar):
     assert any("material 'Textured'" in text for text in layout.texts())
 
 
-def test_no_key_greys_out_generate_and_says_where_to_set_it(ml, sidebar, subject_image, monkeypatch):
+def test_no_key_greys_out_generate_and_says_where_to_set_it(
+    ml, sidebar, subject_image, monkeypatch
+):
     monkeypatch.delenv("MODELSLAB_API_KEY", raising=False)
     ml.prefs.api_key = ""
     layout = draw(sidebar.MODELSLAB_PT_main, bpy.context)
@@ -87,7 +89,7 @@ def test_advanced_parameters_are_folded_away(ml, sidebar):
 
 def test_running_job_shows_progress_and_cancel(ml, sidebar, subject_image):
     ml.prefs.api_key = "processing?seconds=30"
-    bpy.ops.modelslab.generate("INVOKE_DEFAULT", endpoint="IMAGE_TO_3D")
+    bpy.ops.modelslab.generate(endpoint="IMAGE_TO_3D", wait=False)
     (job_id,) = ml.runtime.get().jobs
     _pump_until(ml, job_id, lambda job: job.state.value == "PROCESSING")
     layout = draw(sidebar.MODELSLAB_PT_jobs, bpy.context)

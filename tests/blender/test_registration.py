@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import zipfile
 
-import addon_utils
 import bpy
 import pytest
 
@@ -66,7 +65,7 @@ def test_preferences_keep_a_masked_key(extension):
 def test_disable_leaves_nothing_behind_and_enable_restores(extension):
     runtime = importlib.import_module(PACKAGE + ".blender.runtime")
     handlers_before = len(bpy.app.handlers.load_post)
-    addon_utils.disable(PACKAGE)
+    bpy.ops.preferences.addon_disable(module=PACKAGE)
     try:
         assert PACKAGE not in bpy.context.preferences.addons
         assert _our_types() == set()
@@ -75,7 +74,7 @@ def test_disable_leaves_nothing_behind_and_enable_restores(extension):
         assert not bpy.app.timers.is_registered(runtime.pump)
         assert len(bpy.app.handlers.load_post) == handlers_before - 1
     finally:
-        addon_utils.enable(PACKAGE, default_set=True)
+        bpy.ops.preferences.addon_enable(module=PACKAGE)
     assert PACKAGE in bpy.context.preferences.addons
     assert hasattr(bpy.types.Scene, "modelslab")
     assert _operator_registered()
