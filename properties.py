@@ -11,6 +11,7 @@ from typing import Any, cast
 import bpy
 
 from .api.endpoints import ENDPOINTS, Endpoint, Param
+from .utils.multiview import DEFAULT_AZIMUTHS, DEFAULT_ELEVATIONS
 
 _INT_LIMIT = 2**31 - 1
 
@@ -85,10 +86,40 @@ class MODELSLAB_PG_scene(bpy.types.PropertyGroup):
         "image open in an Image Editor",
         type=bpy.types.Image,
     )
-    show_advanced: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Advanced",
-        description="Show the parameters an artist rarely changes",
-        default=False,
+    depth_source: bpy.props.EnumProperty(  # type: ignore[valid-type]
+        name="Init Image",
+        description="What Depth to Image restyles",
+        items=[
+            ("IMAGE", "Image", "The image chosen above (or the selected image texture)"),
+            ("CAMERA", "Camera View", "A quick Workbench render of the active camera"),
+        ],
+    )
+    rig_azimuths: bpy.props.FloatVectorProperty(  # type: ignore[valid-type]
+        name="Azimuths",
+        description="Camera azimuth of each multiview view, in degrees (0 = front, "
+        "counter-clockwise seen from above)",
+        size=6,
+        default=DEFAULT_AZIMUTHS,
+    )
+    rig_elevations: bpy.props.FloatVectorProperty(  # type: ignore[valid-type]
+        name="Elevations",
+        description="Camera elevation of each multiview view, in degrees above the horizon",
+        size=6,
+        default=DEFAULT_ELEVATIONS,
+    )
+    rig_distance: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Distance",
+        description="How far the reference images stand from the 3D cursor",
+        default=1.5,
+        min=0.01,
+        unit="LENGTH",
+    )
+    rig_size: bpy.props.FloatProperty(  # type: ignore[valid-type]
+        name="Size",
+        description="Display size of the reference images",
+        default=1.0,
+        min=0.01,
+        unit="LENGTH",
     )
 
 

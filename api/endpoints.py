@@ -134,15 +134,15 @@ def build_payload(endpoint: Endpoint, values: Mapping[str, object], image_url: s
 
     Raises ValidationError before anything is sent. The client adds the key when sending.
     """
-    known = {param.name for param in endpoint.params}
+    known = [param.name for param in endpoint.params]
     for name in values:
         if name not in known:
+            allowed = ", ".join(known)
             raise ValidationError(
                 name,
                 None,
-                "",
-                f"{name} is not a setting of {endpoint.label}; "
-                f"its settings are {', '.join(sorted(known))}.",
+                allowed,
+                f"{name} is not a setting of {endpoint.label}; its settings are {allowed}.",
             )
     payload: dict[str, object] = {endpoint.image_field: image_url}
     for param in endpoint.params:

@@ -45,9 +45,9 @@ class AuthError(ModelsLabError):
 class CreditsError(ModelsLabError):
     """The account has no credits left."""
 
-    def __init__(self, detail: str = "") -> None:
+    def __init__(self) -> None:
         super().__init__(
-            f"Your ModelsLab account is out of credits{_paren(detail)}. "
+            "Your ModelsLab account is out of credits. "
             "Add credits on modelslab.com, then try again."
         )
 
@@ -55,9 +55,9 @@ class CreditsError(ModelsLabError):
 class PlanError(ModelsLabError):
     """The account's plan does not include this endpoint."""
 
-    def __init__(self, detail: str = "") -> None:
+    def __init__(self) -> None:
         super().__init__(
-            f"Your ModelsLab plan does not include this feature{_paren(detail)}. "
+            "Your ModelsLab plan does not include this feature. "
             "Upgrade the plan on modelslab.com or pick another generator."
         )
 
@@ -65,11 +65,11 @@ class PlanError(ModelsLabError):
 class RateLimitError(ModelsLabError):
     """Too many requests queued on the account; `retry_after` is in seconds when known."""
 
-    def __init__(self, retry_after: float | None, detail: str = "") -> None:
+    def __init__(self, retry_after: float | None) -> None:
         self.retry_after = retry_after
         wait = f"about {retry_after:g} seconds" if retry_after is not None else "a little while"
         super().__init__(
-            f"ModelsLab is rate limiting this account{_paren(detail)}. "
+            "ModelsLab is rate limiting this account. "
             f"Wait {wait}, or let queued generations finish, then try again."
         )
 
@@ -84,30 +84,28 @@ class RequestRejected(ModelsLabError):
 class ServerError(ModelsLabError):
     """A 5xx answer, often an HTML page from a proxy in front of the API."""
 
-    def __init__(self, status: int, detail: str = "", *, may_have_charged: bool = False) -> None:
+    def __init__(self, status: int, detail: str = "") -> None:
         self.status = status
         super().__init__(
             f"ModelsLab is not answering right now (HTTP {status}{_colon(detail)}). "
-            "Try again in a few minutes.",
-            may_have_charged=may_have_charged,
+            "Try again in a few minutes."
         )
 
 
 class ProtocolError(ModelsLabError):
     """The answer was not JSON, or not shaped like a ModelsLab answer."""
 
-    def __init__(self, detail: str, *, may_have_charged: bool = False) -> None:
+    def __init__(self, detail: str) -> None:
         super().__init__(
             f"ModelsLab sent an answer this add-on cannot read ({detail}). "
-            "Try again later; if it keeps happening, check the API base URL in the preferences.",
-            may_have_charged=may_have_charged,
+            "Try again later; if it keeps happening, check the API base URL in the preferences."
         )
 
 
 class NetworkError(ModelsLabError):
     """No connection: refused, DNS, proxy or TLS failure."""
 
-    def __init__(self, detail: str, *, tls: bool = False, may_have_charged: bool = False) -> None:
+    def __init__(self, detail: str, *, tls: bool = False) -> None:
         self.tls = tls
         hint = (
             "The secure connection failed: if you are behind a company proxy or antivirus, "
@@ -115,9 +113,7 @@ class NetworkError(ModelsLabError):
             if tls
             else "Check your internet connection, and the proxy setting in the add-on preferences."
         )
-        super().__init__(
-            f"Could not reach ModelsLab ({detail}). {hint}", may_have_charged=may_have_charged
-        )
+        super().__init__(f"Could not reach ModelsLab ({detail}). {hint}")
 
 
 class RequestTimeout(ModelsLabError):
@@ -163,10 +159,6 @@ class Cancelled(ModelsLabError):
 
     def __init__(self, *, may_have_charged: bool = False) -> None:
         super().__init__("Cancelled.", may_have_charged=may_have_charged)
-
-
-def _paren(detail: str) -> str:
-    return f" ({detail})" if detail else ""
 
 
 def _colon(detail: str) -> str:

@@ -40,7 +40,7 @@ FIRST_POLL_MIN = 0.25  # seconds; the first poll waits the answer's eta, within 
 FIRST_POLL_MAX = 120.0
 POLL_BACKOFF_START = 0.5
 POLL_BACKOFF_FACTOR = 1.5
-UPDATE_INTERVAL = 0.1  # at most this often, on_update reports download progress
+UPDATE_INTERVAL = 0.1  # between saves, on_update reports progress at most this often
 JOB_FILE = "job.json"
 
 
@@ -53,9 +53,6 @@ class JobState(StrEnum):
     DONE = "DONE"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
-
-
-FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 
 
 @dataclass(kw_only=True)
@@ -256,7 +253,7 @@ class _Runner:
         settings = self.client.settings
         self.change(JobState.PROCESSING)
         started = time.monotonic()
-        wait = first_wait
+        wait = min(first_wait, settings.job_timeout)
         backoff = POLL_BACKOFF_START
         while True:
             if self.cancel.wait(wait):
@@ -372,7 +369,7 @@ def _existing(files: list[str], stem: str) -> Path | None:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 def _checked_id(job_id: str) -> str:

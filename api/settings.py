@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ValidationError
@@ -30,9 +31,9 @@ class Settings:
     job_timeout: float = 3600
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
+    def from_env(cls, **overrides: Any) -> Settings:
         """Settings from keyword overrides; an empty key or base falls back to the environment."""
-        settings = cls(**overrides)  # type: ignore[arg-type]
+        settings = cls(**overrides)
         if not settings.api_key:
             settings.api_key = os.environ.get(API_KEY_VARIABLE, "").strip()
         if not settings.api_base:

@@ -113,7 +113,8 @@ def _vertex_count(obj: bpy.types.Object) -> int:
     return len(obj.data.vertices) if obj.type == "MESH" else -1
 
 
-def _collection(scene: bpy.types.Scene) -> bpy.types.Collection:
+def modelslab_collection(scene: bpy.types.Scene) -> bpy.types.Collection:
+    """The scene's ModelsLab collection, made and linked when missing."""
     collection = bpy.data.collections.get(COLLECTION_NAME)
     if collection is None:
         collection = bpy.data.collections.new(COLLECTION_NAME)
@@ -123,7 +124,7 @@ def _collection(scene: bpy.types.Scene) -> bpy.types.Collection:
 
 
 def _move_to_collection(scene: bpy.types.Scene, objects: list[bpy.types.Object]) -> None:
-    target = _collection(scene)
+    target = modelslab_collection(scene)
     for obj in objects:
         for owner in list(obj.users_collection):
             owner.objects.unlink(obj)

@@ -78,7 +78,9 @@ def find_source_image(context: bpy.types.Context) -> tuple[bpy.types.Image | Non
 
 def _material_image(obj: bpy.types.Object | None) -> tuple[bpy.types.Image, str] | None:
     material = obj.active_material if obj is not None else None
-    if material is None or not material.use_nodes or material.node_tree is None:
+    if material is None or material.node_tree is None:
+        return None
+    if bpy.app.version < (5, 0, 0) and not material.use_nodes:  # from 5.0 nodes are always on
         return None
     nodes = material.node_tree.nodes
     active = nodes.active

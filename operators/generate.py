@@ -1,8 +1,8 @@
-"""The Generate operator: image in, model (or images) out.
+"""Starting jobs: Generate (image in, model or images out), and Multiview to 3D.
 
-From the UI (`invoke`) it returns at once and the job runs on worker threads. From a script or
-`blender -b` (`execute`) the same job runs to the end and is imported before it returns; a
-failure raises RuntimeError with the message and leaves the scene as it was.
+From the UI (`invoke`) they return at once and the job runs on worker threads. From a script or
+`blender -b` (`execute`, with `wait` on) the same job runs to the end and is imported before
+they return; a failure raises RuntimeError with the message and leaves the scene as it was.
 """
 
 from __future__ import annotations
@@ -10,19 +10,23 @@ from __future__ import annotations
 import bpy
 
 from .. import preferences
-from ..api.endpoints import ENDPOINTS, build_payload
+from ..api.endpoints import ENDPOINTS, Endpoint, build_payload
 from ..api.errors import ModelsLabError
 from ..api.jobs import Job, JobState
 from ..api.settings import Settings
 from ..blender import runtime
+from ..blender.camera import render_camera_view
+from ..blender.results import result_pixels
 from ..blender.source_image import (
     SourceImageError,
     UploadSource,
     find_source_image,
+    read_pixels,
     upload_source_for_image,
     upload_source_for_path,
 )
 from ..properties import endpoint_values
+from ..utils.multiview import key_out_background
 
 NO_IMAGE = (
     "No image to send: choose one in the ModelsLab panel, select an object whose material has "
@@ -34,7 +38,65 @@ def endpoint_items() -> list[tuple[str, str, str]]:
     return [(e.id, e.label, e.description) for e in ENDPOINTS.values()]
 
 
-class MODELSLAB_OT_generate(bpy.types.Operator):
+def start_job(
+    context: bpy.types.Context,
+    endpoint: Endpoint,
+    source: UploadSource,
+    overrides: dict[str, object] | None = None,
+) -> Job:
+    """Validate the scene's settings for the endpoint and queue the job; nothing is sent yet."""
+    values = {**endpoint_values(context.scene, endpoint), **(overrides or {})}
+    payload = build_payload(endpoint, values, source.url)
+    job = Job(endpoint=endpoint.id, params=payload, source_name=source.name)
+    job.image_url = source.url
+    return runtime.get().submit(job, source)
+
+
+def ensure_ready(context: bpy.types.Context) -> None:
+    reason = runtime.readiness(context)
+    if reason is not None:
+        raise ModelsLabError(reason)
+
+
+class _StartsJob:
+    """Runs `make_job`; waits for the job and its import when `wait` is on (scripts)."""
+
+    wait: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Wait",
+        description="Run the whole job, import, then return (scripts). Off: queue the job and "
+        "return at once, as the buttons do",
+        default=True,
+        options={"SKIP_SAVE"},
+    )
+
+    def make_job(self, context: bpy.types.Context) -> Job:
+        raise NotImplementedError
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        self.wait = False
+        return self.execute(context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            job = self.make_job(context)
+            if self.wait:
+                job = runtime.get().wait(job.id)
+        except ModelsLabError as error:
+            self.report({"ERROR"}, error.message)  # type: ignore[attr-defined]
+            return {"CANCELLED"}
+        if not self.wait:
+            message = f"Sent {job.source_name} to ModelsLab; follow it in the sidebar"
+            self.report({"INFO"}, message)  # type: ignore[attr-defined]
+            return {"FINISHED"}
+        if job.state != JobState.DONE or job.imported_at is None:
+            message = job.error or f"The job ended as {job.state.value}"
+            self.report({"ERROR"}, message)  # type: ignore[attr-defined]
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"ModelsLab job {job.id} done")  # type: ignore[attr-defined]
+        return {"FINISHED"}
+
+
+class MODELSLAB_OT_generate(_StartsJob, bpy.types.Operator):
     """Send the image to ModelsLab and bring the result into the scene"""
 
     bl_idname = "modelslab.generate"
@@ -50,55 +112,45 @@ class MODELSLAB_OT_generate(bpy.types.Operator):
         subtype="FILE_PATH",
     )
 
-    wait: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Wait",
-        description="Run the whole job, import, then return (scripts). Off: queue the job and "
-        "return at once, as the Generate button does",
-        default=True,
-        options={"SKIP_SAVE"},
-    )
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        self.wait = False
-        return self.execute(context)
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            job = self._start(context)
-            if self.wait:
-                job = runtime.get().wait(job.id)
-        except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
-        if not self.wait:
-            self.report({"INFO"}, f"Sent {job.source_name} to ModelsLab; follow it in the sidebar")
-            return {"FINISHED"}
-        if job.state != JobState.DONE or job.imported_at is None:
-            self.report({"ERROR"}, job.error or f"The job ended as {job.state.value}")
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"ModelsLab job {job.id} done: {', '.join(job.files)}")
-        return {"FINISHED"}
-
-    def _start(self, context: bpy.types.Context) -> Job:
-        """Check everything, then queue the job; raises ModelsLabError before sending anything."""
-        reason = runtime.readiness(context)
-        if reason is not None:
-            raise ModelsLabError(reason)
+    def make_job(self, context: bpy.types.Context) -> Job:
+        ensure_ready(context)
         endpoint = ENDPOINTS[self.endpoint]
-        settings = preferences.api_settings(context)
-        source = self._source(context, settings)
-        payload = build_payload(endpoint, endpoint_values(context.scene, endpoint), source.url)
-        job = Job(endpoint=endpoint.id, params=payload, source_name=source.name)
-        job.image_url = source.url
-        return runtime.get().submit(job, source)
+        source = self._source(context, endpoint, preferences.api_settings(context))
+        return start_job(context, endpoint, source)
 
-    def _source(self, context: bpy.types.Context, settings: Settings) -> UploadSource:
+    def _source(
+        self, context: bpy.types.Context, endpoint: Endpoint, settings: Settings
+    ) -> UploadSource:
         if self.image_path:
             return upload_source_for_path(self.image_path, settings)
+        if endpoint.id == "DEPTH2IMG" and context.scene.modelslab.depth_source == "CAMERA":
+            rendered = render_camera_view(context, settings.max_upload_side)
+            return upload_source_for_path(str(rendered), settings)
         image, _where = find_source_image(context)
         if image is None:
             raise SourceImageError(NO_IMAGE)
         return upload_source_for_image(image, settings)
 
 
-classes = (MODELSLAB_OT_generate,)
+class MODELSLAB_OT_multiview_to_3d(_StartsJob, bpy.types.Operator):
+    """Send a multiview job's six views to Image to 3D as one multi-image, and import the model"""
+
+    bl_idname = "modelslab.multiview_to_3d"
+    bl_label = "To 3D"
+    bl_options = {"REGISTER"}
+
+    job_id: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Job", description="The finished multiview job", options={"SKIP_SAVE"}
+    )
+
+    def make_job(self, context: bpy.types.Context) -> Job:
+        ensure_ready(context)
+        views = runtime.get().jobs.get(self.job_id)
+        if views is None or views.endpoint != "MULTIVIEW" or views.state != JobState.DONE:
+            raise ModelsLabError(f"'{self.job_id}' is not a finished multiview job")
+        sheet = result_pixels(views)
+        source = UploadSource(views.source_name, pixels=key_out_background(sheet))
+        return start_job(context, ENDPOINTS["IMAGE_TO_3D"], source, {"multi_image": True})
+
+
+classes = (MODELSLAB_OT_generate, MODELSLAB_OT_multiview_to_3d)

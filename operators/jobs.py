@@ -6,10 +6,9 @@ import time
 
 import bpy
 
-from ..api.endpoints import ENDPOINTS
 from ..api.errors import ModelsLabError
 from ..api.jobs import Job, JobState
-from ..blender import importer, results, runtime
+from ..blender import camera, results, runtime
 
 
 class _JobOperator:
@@ -36,10 +35,7 @@ class MODELSLAB_OT_import_job(_JobOperator, bpy.types.Operator):
             job = self.job()
             if job.state != JobState.DONE:
                 raise ModelsLabError(f"Job {job.id} has no finished download yet")
-            if ENDPOINTS[job.endpoint].output == "mesh":
-                importer.import_mesh(context, job)
-            else:
-                results.load_results(context, job)
+            results.import_result(context, job)
         except ModelsLabError as error:
             self._record_error(error.message)
             self.report({"ERROR"}, error.message)
@@ -54,6 +50,26 @@ class MODELSLAB_OT_import_job(_JobOperator, bpy.types.Operator):
         if job is not None:
             job.error = message
             runtime.get().store.save(job)
+
+
+class MODELSLAB_OT_project_result(_JobOperator, bpy.types.Operator):
+    """Project a depth-to-image result onto the selected meshes from the active camera"""
+
+    bl_idname = "modelslab.project_result"
+    bl_label = "Project"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            job = self.job()
+            if job.endpoint != "DEPTH2IMG" or job.state != JobState.DONE:
+                raise ModelsLabError(f"Job {job.id} is not a finished depth-to-image job")
+            image = results.result_image(job)
+            camera.project_from_camera(context, image, list(context.selected_objects))
+        except ModelsLabError as error:
+            self.report({"ERROR"}, error.message)
+            return {"CANCELLED"}
+        return {"FINISHED"}
 
 
 class MODELSLAB_OT_resume_job(_JobOperator, bpy.types.Operator):
@@ -138,6 +154,7 @@ class MODELSLAB_OT_remove_job(_JobOperator, bpy.types.Operator):
 
 classes = (
     MODELSLAB_OT_import_job,
+    MODELSLAB_OT_project_result,
     MODELSLAB_OT_resume_job,
     MODELSLAB_OT_cancel_job,
     MODELSLAB_OT_open_job_folder,

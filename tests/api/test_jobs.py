@@ -205,7 +205,17 @@ def test_failures_are_recorded(
 
 
 @pytest.mark.parametrize(
-    "key", ["output_string", "proxy_only", "rate_limited?retry_after=0&times=2"]
+    "key",
+    [
+        "output_string",
+        "proxy_only",
+        "proxy_only?code=503",
+        "rate_limited?retry_after=0&times=2",
+        "http_503?at=upload&times=1",
+        "html_502?at=fetch&times=2&polls=0&eta=0",
+        "download_drop?times=1",
+        "download_truncated?times=1",
+    ],
 )
 def test_recoverable_scenarios_finish(emulator: Emulator, tmp_path: Path, key: str) -> None:
     runner = Runner(emulator, key, tmp_path)
@@ -254,6 +264,15 @@ def test_resume_after_restart_polls_without_resubmitting(
     assert done.state == JobState.DONE, done.error
     assert restarted.submits() == 1 and restarted.count(UPLOAD) == 1
     assert restarted.states()[0] == JobState.PROCESSING
+
+
+def test_job_timeout(emulator: Emulator, tmp_path: Path) -> None:
+    runner = Runner(emulator, "processing?seconds=30", tmp_path, job_timeout=0.6)
+    job = runner.run(make_job())
+    assert job.state == JobState.FAILED
+    assert "has not finished the job after 1 s" in job.error
+    assert "resume the job later" in job.error
+    assert job.may_have_charged and job.remote_id
 
 
 def test_done_jobs_return_at_once(emulator: Emulator, tmp_path: Path) -> None:
