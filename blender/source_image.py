@@ -105,7 +105,22 @@ def upload_source_for_image(image: bpy.types.Image, settings: Settings) -> Uploa
         path = bpy.path.abspath(image.filepath, library=image.library)
         if os.path.isfile(path) and os.path.getsize(path) <= settings.max_upload_bytes:
             return UploadSource(name, file_path=path)
-    return UploadSource(name, pixels=read_pixels(image))
+    return UploadSource(name, pixels=_pixels_at_most(image, settings.max_upload_side))
+
+
+def _pixels_at_most(image: bpy.types.Image, max_side: int) -> np.ndarray:
+    """Pixels no larger than the upload: Blender scales a temporary copy in C first, so a 4K
+    texture costs the main thread a fraction of reading all its pixels."""
+    width, height = image.size
+    if max(width, height) <= max_side:
+        return read_pixels(image)
+    scale = max_side / max(width, height)
+    small = image.copy()
+    try:
+        small.scale(max(1, round(width * scale)), max(1, round(height * scale)))
+        return read_pixels(small)
+    finally:
+        bpy.data.images.remove(small)
 
 
 def upload_source_for_path(path: str, settings: Settings) -> UploadSource:
@@ -160,7 +175,7 @@ def read_pixels(image: bpy.types.Image) -> np.ndarray:
     if image.is_float and not image.colorspace_settings.is_data:
         pixels = pixels.copy()
         pixels[..., :3] = linear_to_srgb(pixels[..., :3])
-    return np.ascontiguousarray(pixels)
+    return pixels
 
 
 def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
