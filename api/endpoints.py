@@ -378,8 +378,8 @@ IMG_TO_3D_V3 = Endpoint(
     image_field="image",
     fetch_url_template="https://stablediffusionapi.com/api/v3/fetch/{id}",
     output="turntable",
-    mesh_up_axis=None,
-    output_kinds=("gif",),
+    mesh_up_axis="Y",  # should the answer carry a mesh instead of the GIF (Shap-E exports Y-up)
+    output_kinds=("gif", "glb", "obj", "ply"),
     params=(
         Param(
             name="guidance_scale",

@@ -76,9 +76,7 @@ def main() -> None:
         print("texture   start job (ms)   pump calls   pump p50 / p99 / max (ms)   import (ms)")
         for side in (512, 1024, 2048, 4096):
             image = texture(side)
-            start, pumps, imported = run_job(
-                runtime, scene, image, "processing?seconds=2", prefs
-            )
+            start, pumps, imported = run_job(runtime, scene, image, "processing?seconds=2", prefs)
             pumps.sort()
             p99 = pumps[min(len(pumps) - 1, int(len(pumps) * 0.99))]
             print(

@@ -112,7 +112,7 @@ def build_reference_rig(
         towards_camera = Vector(multiview.view_direction(azimuth, elevation))
         empty = bpy.data.objects.new(f"{job.source_name}_view_{index + 1}", None)
         empty.empty_display_type = "IMAGE"
-        empty.data = image
+        empty.data = image  # type: ignore[assignment]  # image empties hold an Image
         empty.empty_display_size = settings.rig_size
         empty.empty_image_side = "FRONT"
         empty.location = centre - towards_camera * settings.rig_distance

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free)")
     parser.add_argument(
-        "--default-scenario", default="instant",
+        "--default-scenario",
+        default="instant",
         help="scenario for keys that name none, options allowed (e.g. 'processing?polls=3')",
     )
     parser.add_argument("--quiet", action="store_true", help="do not log requests")

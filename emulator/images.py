@@ -24,7 +24,7 @@ class ImageError(ValueError):
 
 
 def sniff_format(data: bytes) -> str | None:
-    """"PNG" or "JPEG" from the file's signature, else None."""
+    """ "PNG" or "JPEG" from the file's signature, else None."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "PNG"
     if data.startswith(b"\xff\xd8\xff"):
@@ -107,8 +107,9 @@ def _view(
     return ImageOps.mirror(view) if turn < 0 else view
 
 
-def _paste_centred(canvas: Image.Image, view: Image.Image, origin: tuple[int, int],
-                   box: tuple[int, int]) -> None:
+def _paste_centred(
+    canvas: Image.Image, view: Image.Image, origin: tuple[int, int], box: tuple[int, int]
+) -> None:
     x = origin[0] + (box[0] - view.width) // 2
     y = origin[1] + (box[1] - view.height) // 2
     canvas.paste(view, (x, y), view)
@@ -146,7 +147,11 @@ def turntable(cut: Image.Image, size: int, frames: int, seconds: float) -> bytes
         images.append(frame)
     out = io.BytesIO()
     images[0].save(
-        out, "GIF", save_all=True, append_images=images[1:], loop=0,
+        out,
+        "GIF",
+        save_all=True,
+        append_images=images[1:],
+        loop=0,
         duration=max(20, round(1000 * seconds / frames)),
     )
     return out.getvalue()

@@ -166,8 +166,9 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 def write_stl(mesh: Mesh) -> bytes:
     """Binary STL: 80-byte header, triangle count, then normal, 3 vertices and a spare uint16."""
-    records = np.zeros(len(mesh.triangles), dtype=[("n", "<f4", 3), ("v", "<f4", (3, 3)),
-                                                  ("attr", "<u2")])
+    records = np.zeros(
+        len(mesh.triangles), dtype=[("n", "<f4", 3), ("v", "<f4", (3, 3)), ("attr", "<u2")]
+    )
     records["n"] = _unit(_face_normals(mesh.positions, mesh.triangles))
     records["v"] = mesh.positions[mesh.triangles]
     header = b"binary STL from the ModelsLab emulator".ljust(80, b" ")
@@ -209,35 +210,60 @@ def write_glb(mesh: Mesh, texture_png: bytes) -> bytes:
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0, "name": "model"}],
-        "meshes": [{"primitives": [{
-            "attributes": {"POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 2},
-            "indices": 3, "material": 0, "mode": 4,
-        }]}],
-        "materials": [{
-            "name": "texture",
-            "pbrMetallicRoughness": {
-                "baseColorTexture": {"index": 0}, "metallicFactor": 0.0, "roughnessFactor": 1.0,
-            },
-        }],
+        "meshes": [
+            {
+                "primitives": [
+                    {
+                        "attributes": {"POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 2},
+                        "indices": 3,
+                        "material": 0,
+                        "mode": 4,
+                    }
+                ]
+            }
+        ],
+        "materials": [
+            {
+                "name": "texture",
+                "pbrMetallicRoughness": {
+                    "baseColorTexture": {"index": 0},
+                    "metallicFactor": 0.0,
+                    "roughnessFactor": 1.0,
+                },
+            }
+        ],
         "textures": [{"source": 0, "sampler": 0}],
         "samplers": [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
         "images": [{"bufferView": 4, "mimeType": "image/png"}],
         "accessors": [
-            {"bufferView": 0, "componentType": 5126, "count": n, "type": "VEC3",
-             "min": mesh.positions.min(axis=0).tolist(),
-             "max": mesh.positions.max(axis=0).tolist()},
+            {
+                "bufferView": 0,
+                "componentType": 5126,
+                "count": n,
+                "type": "VEC3",
+                "min": mesh.positions.min(axis=0).tolist(),
+                "max": mesh.positions.max(axis=0).tolist(),
+            },
             {"bufferView": 1, "componentType": 5126, "count": n, "type": "VEC3"},
             {"bufferView": 2, "componentType": 5126, "count": n, "type": "VEC2"},
-            {"bufferView": 3, "componentType": 5125, "count": mesh.triangles.size,
-             "type": "SCALAR"},
+            {
+                "bufferView": 3,
+                "componentType": 5125,
+                "count": mesh.triangles.size,
+                "type": "SCALAR",
+            },
         ],
         "bufferViews": views,
         "buffers": [{"byteLength": len(binary)}],
     }
     chunk_json = _pad4(json.dumps(gltf, separators=(",", ":")).encode(), b" ")
     total = 12 + 8 + len(chunk_json) + 8 + len(binary)
-    return b"".join([
-        struct.pack("<4sII", b"glTF", 2, total),
-        struct.pack("<I4s", len(chunk_json), b"JSON"), chunk_json,
-        struct.pack("<I4s", len(binary), b"BIN\0"), binary,
-    ])
+    return b"".join(
+        [
+            struct.pack("<4sII", b"glTF", 2, total),
+            struct.pack("<I4s", len(chunk_json), b"JSON"),
+            chunk_json,
+            struct.pack("<I4s", len(binary), b"BIN\0"),
+            binary,
+        ]
+    )

@@ -30,23 +30,28 @@ CONTENT_TYPES = {
 }
 
 
-def generate(endpoint: str, source: bytes, params: dict[str, Any]) -> tuple[bytes, str]:
-    """The output file and its extension. Raises images.ImageError for an unreadable picture."""
+def generate(
+    endpoint: str, source: bytes, params: dict[str, Any], *, mesh_answer: bool = False
+) -> tuple[bytes, str]:
+    """The output file and its extension. Raises images.ImageError for an unreadable picture.
+
+    `mesh_answer` makes v3 answer a GLB mesh instead of its GIF turntable.
+    """
     image = open_image(source)
     if endpoint == "depth2img":
         return depth_to_image(image, params["prompt"]), "png"
     cut = cutout(image)
     if endpoint == "multiview":
         return multiview(cut, params["width"], params["height"]), "png"
-    if endpoint == "v3":
+    if endpoint == "v3" and not mesh_answer:
         frames = min(4 * params["seconds"], MAX_FRAMES)
         return turntable(cut, params["frame_size"], frames, params["seconds"]), "gif"
 
-    mask, colors = cell_grid(cut, min(params["resolution"], MAX_GRID))
+    mask, colors = cell_grid(cut, min(params.get("resolution", MAX_GRID), MAX_GRID))
     mesh = build_mesh(mask, colors, image.width / image.height)
     if endpoint == "enterprise":
         return write_obj(mesh, zup=True), "obj"
-    fmt = params["output_format"]
+    fmt = params.get("output_format", "glb")
     if fmt == "obj":
         return write_obj(mesh), "obj"
     if fmt == "ply":

@@ -16,7 +16,10 @@ from .replies import Reply, error_reply, json_reply, not_found
 STAGES = ("upload", "submit", "fetch", "download")
 
 FAILED_BODY: dict[str, Any] = {
-    "status": "failed", "id": "", "message": "Failed, Try Again", "output": "",
+    "status": "failed",
+    "id": "",
+    "message": "Failed, Try Again",
+    "output": "",
 }
 
 
@@ -91,10 +94,11 @@ _CANNED: dict[str, Callable[[Scenario], Reply]] = {
         b"<b>/var/www/html/app/Http/Controllers/ApiController.php</b> on line <b>212</b><br />\n",
         "text/html; charset=UTF-8",
     ),
-    "proxy_only": lambda s: _html(503, "Service Temporarily Unavailable")
-    if s.code == 503 else not_found(),
+    "proxy_only": lambda s: (
+        _html(503, "Service Temporarily Unavailable") if s.code == 503 else not_found()
+    ),
 }
-_BEHAVIOURS = frozenset({"instant", "processing", "failed_later", "output_string"})
+_BEHAVIOURS = frozenset({"instant", "processing", "failed_later", "output_string", "mesh_answer"})
 _DOWNLOAD = frozenset({"download_drop", "download_truncated", "proxy_only"})
 SCENARIOS = frozenset(_CANNED) | _BEHAVIOURS | _DOWNLOAD | {"slow"}
 

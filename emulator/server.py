@@ -154,9 +154,11 @@ class _App:
             except (ValueError, UnicodeDecodeError):
                 body = None
         with self._lock:
-            self._state.requests.append(RecordedRequest(
-                method, raw_path, _shorten(body) if isinstance(body, dict) else None
-            ))
+            self._state.requests.append(
+                RecordedRequest(
+                    method, raw_path, _shorten(body) if isinstance(body, dict) else None
+                )
+            )
         if method == "GET":
             return self._download(path)
 
@@ -241,10 +243,15 @@ class _App:
             self._state.uploads[file_name] = _File(data, CONTENT_TYPES[ext])
         url = f"{self.base_url}/temp/{file_name}"
         if path == "/api/v3/base64_crop":
-            return json_reply(200, {
-                "status": "success", "messege": "image uploaded", "link": url,
-                "request_id": upload_id,
-            })
+            return json_reply(
+                200,
+                {
+                    "status": "success",
+                    "messege": "image uploaded",
+                    "link": url,
+                    "request_id": upload_id,
+                },
+            )
         return json_reply(200, {"status": "success", "id": upload_id, "output": [url]})
 
     def _file(self, path: str) -> tuple[_File, _Job | None] | None:
@@ -274,8 +281,9 @@ class _App:
 
     # --- jobs -----------------------------------------------------------------------------
 
-    def _submit(self, endpoint: _Endpoint, body: dict[str, Any], key: str,
-                scenario: Scenario) -> Reply:
+    def _submit(
+        self, endpoint: _Endpoint, body: dict[str, Any], key: str, scenario: Scenario
+    ) -> Reply:
         fields = endpoint.image_fields
         image_field = next((f for f in fields if f in body), fields[0])
         url = body.get(image_field, "")
@@ -293,7 +301,9 @@ class _App:
             return error_reply(400, f"Could not download the image from {url}")
         started = time.perf_counter()
         try:
-            data, ext = generate(endpoint.name, source, params)
+            data, ext = generate(
+                endpoint.name, source, params, mesh_answer=scenario.name == "mesh_answer"
+            )
         except ImageError:
             return error_reply(400, f"Could not read the image at {url}")
         generation_time = round(time.perf_counter() - started, 3)
@@ -302,8 +312,17 @@ class _App:
         meta = self._meta(endpoint, params, url, prefix)
         with self._lock:
             self._next_job += 1
-            job = _Job(self._next_job, endpoint, key, scenario, time.monotonic(), meta,
-                       f"{prefix}.{ext}", _File(data, CONTENT_TYPES[ext]), generation_time)
+            job = _Job(
+                self._next_job,
+                endpoint,
+                key,
+                scenario,
+                time.monotonic(),
+                meta,
+                f"{prefix}.{ext}",
+                _File(data, CONTENT_TYPES[ext]),
+                generation_time,
+            )
             self._state.jobs[job.id] = job
             self._state.outputs[job.file_name] = job
         if scenario.asynchronous:
@@ -311,8 +330,7 @@ class _App:
         return json_reply(200, self._success_body(job))
 
     @staticmethod
-    def _meta(endpoint: _Endpoint, params: dict[str, Any], url: str,
-              prefix: str) -> dict[str, Any]:
+    def _meta(endpoint: _Endpoint, params: dict[str, Any], url: str, prefix: str) -> dict[str, Any]:
         """Echo of the parameters as the docs' `meta` shows them, with the seed really used."""
         meta = {k: v for k, v in params.items() if k not in ("webhook", "track_id")}
         if meta.get("seed") in (None, 0):
@@ -376,13 +394,23 @@ class _App:
                 job.polls_answered += 1
         if still_running:
             if job.endpoint.legacy:
-                return json_reply(200, {
-                    "status": "processing", "id": "", "messege": "Request processing",
+                return json_reply(
+                    200,
+                    {
+                        "status": "processing",
+                        "id": "",
+                        "messege": "Request processing",
+                        "output": "",
+                    },
+                )
+            return json_reply(
+                200,
+                {
+                    "status": "processing",
+                    "message": "try again later.",
                     "output": "",
-                })
-            return json_reply(200, {
-                "status": "processing", "message": "try again later.", "output": "",
-            })
+                },
+            )
         if job.scenario.name == "failed_later":
             return json_reply(200, FAILED_BODY)
         return json_reply(200, self._success_body(job))
@@ -460,8 +488,13 @@ class _Handler(BaseHTTPRequestHandler):
 class Emulator:
     """The local ModelsLab API. Start it (or use `with`), point a client at `base_url`."""
 
-    def __init__(self, port: int = 0, default_scenario: str = "instant", *,
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        default_scenario: str = "instant",
+        *,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         name, _, query = default_scenario.partition("?")
         self._app = _App(build_scenario(name, query), log)
         self._port = port
@@ -491,8 +524,10 @@ class Emulator:
         server.app = self._app
         self._app.base_url = f"http://127.0.0.1:{server.server_address[1]}"
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="modelslab-emulator", daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="modelslab-emulator",
+            daemon=True,
         )
         self._server = server
         self._thread.start()

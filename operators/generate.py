@@ -21,7 +21,6 @@ from ..blender.source_image import (
     SourceImageError,
     UploadSource,
     find_source_image,
-    read_pixels,
     upload_source_for_image,
     upload_source_for_path,
 )
@@ -82,17 +81,17 @@ class _StartsJob:
             if self.wait:
                 job = runtime.get().wait(job.id)
         except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)  # type: ignore[attr-defined]
+            self.report({"ERROR"}, error.message)
             return {"CANCELLED"}
         if not self.wait:
             message = f"Sent {job.source_name} to ModelsLab; follow it in the sidebar"
-            self.report({"INFO"}, message)  # type: ignore[attr-defined]
+            self.report({"INFO"}, message)
             return {"FINISHED"}
         if job.state != JobState.DONE or job.imported_at is None:
             message = job.error or f"The job ended as {job.state.value}"
-            self.report({"ERROR"}, message)  # type: ignore[attr-defined]
+            self.report({"ERROR"}, message)
             return {"CANCELLED"}
-        self.report({"INFO"}, f"ModelsLab job {job.id} done")  # type: ignore[attr-defined]
+        self.report({"INFO"}, f"ModelsLab job {job.id} done")
         return {"FINISHED"}
 
 

@@ -43,7 +43,7 @@ def subject_png() -> bytes:
 
 
 def client_for(emulator: Emulator, key: str, **settings: float) -> Client:
-    return Client(Settings(api_key=key, api_base=emulator.base_url, **settings))  # type: ignore[arg-type]
+    return Client(Settings(api_key=key, api_base=emulator.base_url, **settings))
 
 
 def paths(emulator: Emulator, method: str = "POST") -> list[str]:

@@ -45,7 +45,7 @@ class Runner:
     def __init__(self, emulator: Emulator, key: str, folder: Path, **settings: float) -> None:
         self.emulator = emulator
         self.store = JobStore(folder)
-        self.client = Client(Settings(api_key=key, api_base=emulator.base_url, **settings))  # type: ignore[arg-type]
+        self.client = Client(Settings(api_key=key, api_base=emulator.base_url, **settings))
         self.cancel = threading.Event()
         self.updates: list[Job] = []
 

@@ -159,7 +159,7 @@ def test_project_puts_the_result_on_the_selected_mesh_from_the_camera(ml):
     # The camera looks straight at the cube: its projection is centred and inside the frame.
     assert (uvs[:, 0].min() + uvs[:, 0].max()) / 2 == pytest.approx(0.5, abs=1e-4)
     assert (uvs[:, 1].min() + uvs[:, 1].max()) / 2 == pytest.approx(0.5, abs=1e-4)
-    assert 0.0 < uvs.min() and uvs.max() < 1.0
+    assert uvs.min() > 0.0 and uvs.max() < 1.0
     assert uvs[:, 0].max() - uvs[:, 0].min() > 0.3, "the cube fills a good part of the frame"
     material = cube.data.materials[-1]
     textures = [n for n in material.node_tree.nodes if n.type == "TEX_IMAGE"]
@@ -187,3 +187,12 @@ def test_turntable_loads_as_a_movie_with_its_frames(ml, subject_image):
     assert movie.source == "MOVIE"
     assert movie.frame_duration == 12
     assert tuple(movie.size) == (96, 96)
+
+
+def test_turntable_answer_carrying_a_mesh_is_imported(ml, subject_image):
+    ml.prefs.api_key = "mesh_answer"
+    assert bpy.ops.modelslab.generate(endpoint="IMG_TO_3D_V3") == {"FINISHED"}
+    model = bpy.context.view_layer.objects.active
+    assert model.type == "MESH" and model.name == "robot"
+    assert model.dimensions.z > model.dimensions.x, "the mesh stands upright"
+    assert [c.name for c in model.users_collection] == ["ModelsLab"]

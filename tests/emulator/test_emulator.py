@@ -153,12 +153,16 @@ def colour_groups(vertices: np.ndarray) -> dict[str, np.ndarray]:
 # --- uploads -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("mime", "data", "ext"), [
-    ("image/png", subject_png(), ".png"),
-    ("image/jpeg", disk_jpeg(), ".jpg"),
-])
-def test_base64_to_url_serves_the_image_back(emulator: Emulator, mime: str, data: bytes,
-                                             ext: str) -> None:
+@pytest.mark.parametrize(
+    ("mime", "data", "ext"),
+    [
+        ("image/png", subject_png(), ".png"),
+        ("image/jpeg", disk_jpeg(), ".jpg"),
+    ],
+)
+def test_base64_to_url_serves_the_image_back(
+    emulator: Emulator, mime: str, data: bytes, ext: str
+) -> None:
     answer = post(emulator, "/api/v6/base64_to_url", base64_string=data_url(data, mime))
     body = answer.json()
     assert answer.status_code == 200 and body["status"] == "success"
@@ -177,14 +181,17 @@ def test_base64_crop_answers_the_older_shape(emulator: Emulator) -> None:
     assert requests.get(body["link"], timeout=5).content == subject_png()
 
 
-@pytest.mark.parametrize("value", [
-    data_url(b"\x89PNG\r\n\x1a\n" + bytes(5 * 1024 * 1024)),  # over 5 MB
-    data_url(subject_png()[:100]),  # truncated PNG
-    data_url(b"GIF89a" + bytes(100), "image/gif"),  # not PNG or JPEG
-    "data:image/png;base64,@@@not base64@@@",
-    "https://example.com/cat.png",
-    "",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        data_url(b"\x89PNG\r\n\x1a\n" + bytes(5 * 1024 * 1024)),  # over 5 MB
+        data_url(subject_png()[:100]),  # truncated PNG
+        data_url(b"GIF89a" + bytes(100), "image/gif"),  # not PNG or JPEG
+        "data:image/png;base64,@@@not base64@@@",
+        "https://example.com/cat.png",
+        "",
+    ],
+)
 def test_upload_rejects_bad_images(emulator: Emulator, value: str) -> None:
     answer = post(emulator, "/api/v6/base64_to_url", base64_string=value)
     assert answer.status_code == 400
@@ -273,7 +280,14 @@ def test_v6_ply_is_binary_with_colours(emulator: Emulator) -> None:
     n = int(next(line for line in lines if line.startswith("element vertex")).split()[-1])
     m = int(next(line for line in lines if line.startswith("element face")).split()[-1])
     assert [line.split()[-1] for line in lines if line.startswith("property")] == [
-        "x", "y", "z", "red", "green", "blue", "vertex_indices"]
+        "x",
+        "y",
+        "z",
+        "red",
+        "green",
+        "blue",
+        "vertex_indices",
+    ]
     vertex = np.dtype([("p", "<f4", 3), ("c", "u1", 3)])
     face = np.dtype([("n", "u1"), ("i", "<i4", 3)])
     assert len(payload) == n * vertex.itemsize + m * face.itemsize
@@ -321,8 +335,9 @@ def test_v6_accepts_init_image(emulator: Emulator) -> None:
 # --- 2D outputs ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("size", "params"), [((640, 960), {}), ((300, 450), {"width": 300,
-                                                                               "height": 450})])
+@pytest.mark.parametrize(
+    ("size", "params"), [((640, 960), {}), ((300, 450), {"width": 300, "height": 450})]
+)
 def test_multiview_grid_layout(emulator: Emulator, size: tuple[int, int], params: dict) -> None:
     body = generate(emulator, MULTIVIEW, prompt="views", **params)
     assert body["meta"]["width"] == size[0]
@@ -410,8 +425,12 @@ def test_older_endpoints_use_messege_and_the_v3_fetch(emulator: Emulator, path: 
     assert body["status"] == "processing" and body["output"] == "" and "messege" in body
     assert body["fetch_result"] == f"{emulator.base_url}/api/v3/fetch/{body['id']}"
     first = requests.post(body["fetch_result"], json={"key": "k"}, timeout=5).json()
-    assert first == {"status": "processing", "id": "", "messege": "Request processing",
-                     "output": ""}
+    assert first == {
+        "status": "processing",
+        "id": "",
+        "messege": "Request processing",
+        "output": "",
+    }
     done = requests.post(body["fetch_result"], json={"key": "k"}, timeout=5).json()
     assert done["status"] == "success"
 
@@ -419,8 +438,10 @@ def test_older_endpoints_use_messege_and_the_v3_fetch(emulator: Emulator, path: 
 def test_processing_for_a_number_of_seconds(emulator: Emulator) -> None:
     body = generate(emulator, ENTERPRISE, key="processing?seconds=0.3")
     assert body["eta"] == 0.3
-    assert requests.post(body["fetch_result"], json={"key": "x"}, timeout=5).json()[
-        "status"] == "processing"
+    assert (
+        requests.post(body["fetch_result"], json={"key": "x"}, timeout=5).json()["status"]
+        == "processing"
+    )
     time.sleep(0.35)
     assert requests.get(body["future_links"][0], timeout=5).status_code == 200
     done = requests.post(body["fetch_result"], json={"key": "x"}, timeout=5).json()
@@ -433,7 +454,11 @@ def test_failed_later(emulator: Emulator) -> None:
     fetch = body["fetch_result"]
     assert requests.post(fetch, json={"key": "k"}, timeout=5).json()["status"] == "processing"
     assert requests.post(fetch, json={"key": "k"}, timeout=5).json() == {
-        "status": "failed", "id": "", "message": "Failed, Try Again", "output": ""}
+        "status": "failed",
+        "id": "",
+        "message": "Failed, Try Again",
+        "output": "",
+    }
     assert requests.get(body["future_links"][0], timeout=5).status_code == 404
 
 
@@ -458,17 +483,24 @@ def test_default_scenario_applies_to_plain_keys() -> None:
 # --- error scenarios -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "status", "expected"), [
-    ("invalid_key", 401, {"status": "error", "message": "Invalid Api Key"}),
-    ("invalid_key_200", 200, {"status": "error", "message": "Invalid Api Key"}),
-    ("no_credits", 402, {"status": "error"}),
-    ("no_credits_200", 200, {"status": "error"}),
-    ("plan", 403, {"status": "error"}),
-    ("rate_limited_200", 200, {"status": "error", "message": "Rate limit exceeded"}),
-    ("failed", 200, {"status": "failed", "id": "", "message": "Failed, Try Again", "output": ""}),
-    ("messege_error", 200, {"status": "error"}),
-    ("error_field", 200, {"status": "error"}),
-])
+@pytest.mark.parametrize(
+    ("key", "status", "expected"),
+    [
+        ("invalid_key", 401, {"status": "error", "message": "Invalid Api Key"}),
+        ("invalid_key_200", 200, {"status": "error", "message": "Invalid Api Key"}),
+        ("no_credits", 402, {"status": "error"}),
+        ("no_credits_200", 200, {"status": "error"}),
+        ("plan", 403, {"status": "error"}),
+        ("rate_limited_200", 200, {"status": "error", "message": "Rate limit exceeded"}),
+        (
+            "failed",
+            200,
+            {"status": "failed", "id": "", "message": "Failed, Try Again", "output": ""},
+        ),
+        ("messege_error", 200, {"status": "error"}),
+        ("error_field", 200, {"status": "error"}),
+    ],
+)
 def test_json_error_scenarios(emulator: Emulator, key: str, status: int, expected: dict) -> None:
     answer = post(emulator, V6, key=key, image=upload(emulator))
     assert answer.status_code == status
@@ -488,9 +520,16 @@ def test_field_errors_and_rate_limit_shapes(emulator: Emulator) -> None:
     assert limited.json()["retry_after"] == 7
 
 
-@pytest.mark.parametrize(("key", "status"), [
-    ("html_500", 500), ("html_502", 502), ("html_504", 504), ("http_503", 503), ("not_json", 200),
-])
+@pytest.mark.parametrize(
+    ("key", "status"),
+    [
+        ("html_500", 500),
+        ("html_502", 502),
+        ("html_504", 504),
+        ("http_503", 503),
+        ("not_json", 200),
+    ],
+)
 def test_non_json_scenarios(emulator: Emulator, key: str, status: int) -> None:
     answer = post(emulator, V6, key=key, image=upload(emulator))
     assert answer.status_code == status
@@ -503,8 +542,7 @@ def test_fault_at_fetch_for_a_number_of_times(emulator: Emulator) -> None:
     key = "html_502?at=fetch&times=2"
     body = generate(emulator, key=key)
     assert body["status"] == "processing"
-    answers = [requests.post(body["fetch_result"], json={"key": key}, timeout=5)
-               for _ in range(5)]
+    answers = [requests.post(body["fetch_result"], json={"key": key}, timeout=5) for _ in range(5)]
     assert [a.status_code for a in answers] == [502, 502, 200, 200, 200]
     assert [a.json()["status"] for a in answers[2:]] == ["processing", "processing", "success"]
 
@@ -525,8 +563,9 @@ def test_slow_answers_late(emulator: Emulator) -> None:
     assert post(emulator, V6, key="slow?seconds=0.3", image=url).json()["status"] == "success"
     assert time.monotonic() - started >= 0.3
     with pytest.raises(requests.Timeout):
-        requests.post(emulator.base_url + V6, json={"key": "slow?seconds=1", "image": url},
-                      timeout=0.2)
+        requests.post(
+            emulator.base_url + V6, json={"key": "slow?seconds=1", "image": url}, timeout=0.2
+        )
 
 
 def test_download_drop(emulator: Emulator) -> None:
@@ -562,8 +601,12 @@ def test_output_string(emulator: Emulator) -> None:
 
 
 def test_bad_scenario_options_are_reported(emulator: Emulator) -> None:
-    for key in ("processing?polls=x", "html_502?at=somewhere", "instant?times=2",
-                "download_drop?at=submit"):
+    for key in (
+        "processing?polls=x",
+        "html_502?at=somewhere",
+        "instant?times=2",
+        "download_drop?at=submit",
+    ):
         answer = post(emulator, V6, key=key, image="http://example.com/a.png")
         assert answer.status_code == 400 and answer.json()["message"].startswith("emulator:")
 
@@ -571,38 +614,41 @@ def test_bad_scenario_options_are_reported(emulator: Emulator) -> None:
 # --- validation ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "params", "field"), [
-    (V6, {"output_format": "fbx"}, "output_format"),
-    (V6, {"resolution": 513}, "resolution"),
-    (V6, {"resolution": 256.5}, "resolution"),
-    (V6, {"render": "yes"}, "render"),
-    (V6, {"ss_guidance_strength": -1}, "ss_guidance_strength"),
-    (V6, {"ss_sampling_steps": 0}, "ss_sampling_steps"),
-    (V6, {"slat_guidance_strength": 10.5}, "slat_guidance_strength"),
-    (V6, {"slat_sampling_steps": 51}, "slat_sampling_steps"),
-    (V6, {"mesh_simplify": 0.99}, "mesh_simplify"),
-    (V6, {"chunk_size": 12001}, "chunk_size"),
-    (V6, {"seed": -1}, "seed"),
-    (V6, {"temp": True}, "temp"),
-    (V6, {"webhook": 5}, "webhook"),
-    (ENTERPRISE, {"foreground_ratio": 1.5}, "foreground_ratio"),
-    (ENTERPRISE, {"remove_bg": "false"}, "remove_bg"),
-    (ENTERPRISE, {"resolution": 0}, "resolution"),
-    (ENTERPRISE, {"chunk_size": 12001}, "chunk_size"),
-    (V3, {"guidance_scale": 21}, "guidance_scale"),
-    (V3, {"steps": 65}, "steps"),
-    (V3, {"frame_size": 0}, "frame_size"),
-    (V3, {"batch_size": 0}, "batch_size"),
-    (V3, {"seconds": 0}, "seconds"),
-    (V3, {"seed": "1"}, "seed"),
-    (V3, {"safety_checker": "maybe"}, "safety_checker"),
-    (MULTIVIEW, {"width": 1025}, "width"),
-    (MULTIVIEW, {"height": 63}, "height"),
-    (MULTIVIEW, {"num_inference_steps": 51}, "num_inference_steps"),
-    (MULTIVIEW, {"guidance_scale": 0.5}, "guidance_scale"),
-    (MULTIVIEW, {"prompt": 3}, "prompt"),
-    (MULTIVIEW, {"track_id": []}, "track_id"),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        (V6, {"output_format": "fbx"}, "output_format"),
+        (V6, {"resolution": 513}, "resolution"),
+        (V6, {"resolution": 256.5}, "resolution"),
+        (V6, {"render": "yes"}, "render"),
+        (V6, {"ss_guidance_strength": -1}, "ss_guidance_strength"),
+        (V6, {"ss_sampling_steps": 0}, "ss_sampling_steps"),
+        (V6, {"slat_guidance_strength": 10.5}, "slat_guidance_strength"),
+        (V6, {"slat_sampling_steps": 51}, "slat_sampling_steps"),
+        (V6, {"mesh_simplify": 0.99}, "mesh_simplify"),
+        (V6, {"chunk_size": 12001}, "chunk_size"),
+        (V6, {"seed": -1}, "seed"),
+        (V6, {"temp": True}, "temp"),
+        (V6, {"webhook": 5}, "webhook"),
+        (ENTERPRISE, {"foreground_ratio": 1.5}, "foreground_ratio"),
+        (ENTERPRISE, {"remove_bg": "false"}, "remove_bg"),
+        (ENTERPRISE, {"resolution": 0}, "resolution"),
+        (ENTERPRISE, {"chunk_size": 12001}, "chunk_size"),
+        (V3, {"guidance_scale": 21}, "guidance_scale"),
+        (V3, {"steps": 65}, "steps"),
+        (V3, {"frame_size": 0}, "frame_size"),
+        (V3, {"batch_size": 0}, "batch_size"),
+        (V3, {"seconds": 0}, "seconds"),
+        (V3, {"seed": "1"}, "seed"),
+        (V3, {"safety_checker": "maybe"}, "safety_checker"),
+        (MULTIVIEW, {"width": 1025}, "width"),
+        (MULTIVIEW, {"height": 63}, "height"),
+        (MULTIVIEW, {"num_inference_steps": 51}, "num_inference_steps"),
+        (MULTIVIEW, {"guidance_scale": 0.5}, "guidance_scale"),
+        (MULTIVIEW, {"prompt": 3}, "prompt"),
+        (MULTIVIEW, {"track_id": []}, "track_id"),
+    ],
+)
 def test_validation_errors(emulator: Emulator, path: str, params: dict, field: str) -> None:
     image = {"init_image" if path == ENTERPRISE else "image": "http://example.com/a.png"}
     answer = post(emulator, path, **image, **params)
@@ -615,8 +661,19 @@ def test_validation_errors(emulator: Emulator, path: str, params: dict, field: s
 def test_valid_edges_and_nulls_are_accepted(emulator: Emulator) -> None:
     url = upload(emulator)
     cases: list[tuple[str, dict[str, Any]]] = [
-        (V6, {"resolution": 512, "mesh_simplify": 0.98, "seed": None, "webhook": None,
-              "track_id": "t-1", "temp": "yes", "chunk_size": 12000, "unknown": [1]}),
+        (
+            V6,
+            {
+                "resolution": 512,
+                "mesh_simplify": 0.98,
+                "seed": None,
+                "webhook": None,
+                "track_id": "t-1",
+                "temp": "yes",
+                "chunk_size": 12000,
+                "unknown": [1],
+            },
+        ),
         (ENTERPRISE, {"foreground_ratio": 1, "remove_bg": True, "resolution": 1}),
         (V3, {"steps": 64, "seed": None, "frame_size": 8, "seconds": 1}),
         (MULTIVIEW, {"width": 64, "height": 1024, "seed": 12345, "negative_prompt": "blur"}),
@@ -641,13 +698,17 @@ def test_depth2img_prompt_errors_use_the_legacy_shape(emulator: Emulator) -> Non
     for params in ({}, {"prompt": ""}, {"prompt": None}):
         answer = post(emulator, DEPTH, init_image=url, **params)
         assert answer.status_code == 200
-        assert answer.json() == {"status": "error",
-                                 "message": {"prompt": ["The prompt field is required."]}}
+        assert answer.json() == {
+            "status": "error",
+            "message": {"prompt": ["The prompt field is required."]},
+        }
 
 
 def test_images_from_elsewhere_cannot_be_downloaded(emulator: Emulator) -> None:
-    for url in ("https://pub-3626123a908346a7a8be8d9295f44e26.r2.dev/generations/x.png",
-                emulator.base_url + "/temp/404.png"):
+    for url in (
+        "https://pub-3626123a908346a7a8be8d9295f44e26.r2.dev/generations/x.png",
+        emulator.base_url + "/temp/404.png",
+    ):
         answer = post(emulator, ENTERPRISE, init_image=url)
         assert answer.status_code == 400
         assert answer.json()["message"].startswith("Could not download the image")
@@ -686,16 +747,30 @@ def test_unknown_routes(emulator: Emulator) -> None:
 
 def test_command_line_serves_until_interrupted() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulator", "--port", "0", "--default-scenario", "processing",
-         "--quiet"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "--port",
+            "0",
+            "--default-scenario",
+            "processing",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
-        url = requests.post(base_url + "/api/v6/base64_to_url", timeout=5, json={
-            "key": "any-key", "base64_string": data_url(subject_png())}).json()["output"][0]
+        url = requests.post(
+            base_url + "/api/v6/base64_to_url",
+            timeout=5,
+            json={"key": "any-key", "base64_string": data_url(subject_png())},
+        ).json()["output"][0]
         body = requests.post(base_url + V6, json={"key": "any-key", "image": url}, timeout=5)
         assert body.json()["status"] == "processing"
         process.send_signal(signal.SIGINT)
@@ -704,3 +779,19 @@ def test_command_line_serves_until_interrupted() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_mesh_answer_makes_v3_return_a_glb(emulator):
+    upload = requests.post(
+        f"{emulator.base_url}/api/v6/base64_to_url",
+        json={"key": "mesh_answer", "base64_string": data_url(subject_png())},
+        timeout=10,
+    ).json()
+    answer = requests.post(
+        f"{emulator.base_url}/api/v3/img_to_3d",
+        json={"key": "mesh_answer", "image": upload["output"][0]},
+        timeout=10,
+    ).json()
+    assert answer["status"] == "success"
+    body = requests.get(answer["output"][0], timeout=10).content
+    assert body[:4] == b"glTF"
