@@ -213,6 +213,10 @@ class Runtime:
         thread.start()
 
     def _import_finished(self) -> bool:
+        if bpy.app.background and self._workers:
+            # Without a window (blender -b, the bpy module), an undo push while another
+            # thread runs Python crashes Blender 4.2 and 4.5; imports wait for idle workers.
+            return False
         imported = False
         for job_id, generation in list(self._auto_import.items()):
             job = self.jobs.get(job_id)
