@@ -638,7 +638,8 @@ def _content_length(response: requests.Response) -> int | None:
 
 def _too_large(limit: int) -> DownloadError:
     return DownloadError(
-        f"the file is larger than the {limit / 1e6:g} MB limit set in the add-on preferences"
+        f"the file is larger than the {limit / 1e6:g} MB safety limit; it was not kept, and "
+        "the job can still be downloaded from the ModelsLab dashboard"
     )
 
 

@@ -4,7 +4,6 @@ projecting a restyled picture back onto the meshes it sees.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import bpy
@@ -20,8 +19,9 @@ NO_CAMERA = (
 )
 
 
-def render_camera_view(context: bpy.types.Context, max_side: int) -> Path:
-    """A Workbench render of the active camera as a PNG file; the scene's settings are kept."""
+def render_camera_view(context: bpy.types.Context, max_side: int, folder: Path) -> Path:
+    """A Workbench render of the active camera as a PNG in `folder` (one file per camera,
+    replaced by the next render); the scene's render settings are left as they were."""
     scene = context.scene
     if scene.camera is None:
         raise ModelsLabError(NO_CAMERA)
@@ -36,7 +36,8 @@ def render_camera_view(context: bpy.types.Context, max_side: int) -> Path:
     saved_format = (render.image_settings.file_format, render.image_settings.color_mode)
     width, height = render.resolution_x, render.resolution_y
     scale = min(1.0, max_side / max(width, height))
-    path = Path(tempfile.mkdtemp(prefix="modelslab-camera-")) / f"{scene.camera.name}.png"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{bpy.path.clean_name(scene.camera.name)}.png"
     try:
         render.engine = "BLENDER_WORKBENCH"
         render.resolution_x, render.resolution_y = round(width * scale), round(height * scale)

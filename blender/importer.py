@@ -26,7 +26,20 @@ VERTEX_COLOR_MATERIAL = "ModelsLab Vertex Colour"
 MESH_KINDS = {"obj", "glb", "ply", "stl"}
 
 # Blender's datablock collections an importer may add to; emptied again when an import fails.
-_TRACKED_DATA = ("objects", "meshes", "materials", "images", "textures", "collections", "actions")
+_TRACKED_DATA = (
+    "objects",
+    "meshes",
+    "materials",
+    "images",
+    "textures",
+    "collections",
+    "actions",
+    "node_groups",
+    "cameras",
+    "lights",
+    "armatures",
+    "worlds",
+)
 
 
 class ImportFailed(ModelsLabError):
@@ -51,21 +64,19 @@ def import_mesh(context: bpy.types.Context, job: Job) -> list[bpy.types.Object]:
         bpy.ops.object.mode_set(mode="OBJECT")
     view_layer = context.view_layer
     selection = {obj.name: obj.select_get() for obj in view_layer.objects}
-    active = view_layer.objects.active
     before = set(bpy.data.objects)
-    with _rollback_on_error(selection, active, view_layer):
-        _run_importer(path, file_kind(path) or "", endpoint)
-        new_objects = [obj for obj in bpy.data.objects if obj not in before]
-        if not any(obj.type == "MESH" for obj in new_objects):
-            raise ImportFailed(f"{Path(path).name} holds no mesh. The download may be damaged.")
-        new_objects.sort(key=_vertex_count, reverse=True)
-        _move_to_collection(context.scene, new_objects)
-        _name(new_objects, job.source_name or endpoint.group)
-        _add_vertex_colour_material(new_objects)
-        view_layer.update()
-        _place_on_cursor(new_objects, context.scene.cursor.location)
-        _tag_provenance(new_objects, job, endpoint)
-        _select_only_new(view_layer, selection, new_objects)
+    _run_importer(path, file_kind(path) or "", endpoint)
+    new_objects = [obj for obj in bpy.data.objects if obj not in before]
+    if not any(obj.type == "MESH" for obj in new_objects):
+        raise ImportFailed(f"{Path(path).name} holds no mesh. The download may be damaged.")
+    new_objects.sort(key=_vertex_count, reverse=True)
+    _move_to_collection(context.scene, new_objects)
+    _name(new_objects, job.source_name or endpoint.group)
+    _add_vertex_colour_material(new_objects)
+    view_layer.update()
+    _place_on_cursor(new_objects, context.scene.cursor.location)
+    _tag_provenance(new_objects, job, endpoint)
+    _select_only_new(view_layer, selection, new_objects)
     return new_objects
 
 
@@ -88,11 +99,11 @@ def _run_importer(path: str, kind: str, endpoint: Endpoint) -> None:
 
 
 @contextmanager
-def _rollback_on_error(
-    selection: dict[str, bool],
-    active: bpy.types.Object | None,
-    view_layer: bpy.types.ViewLayer,
-) -> Iterator[None]:
+def rollback_on_error(context: bpy.types.Context) -> Iterator[None]:
+    """Whatever fails inside, remove every datablock it made and restore the selection."""
+    view_layer = context.view_layer
+    selection = {obj.name: obj.select_get() for obj in view_layer.objects}
+    active = view_layer.objects.active
     before = {name: set(getattr(bpy.data, name)) for name in _TRACKED_DATA}
     try:
         yield
@@ -106,7 +117,7 @@ def _rollback_on_error(
         view_layer.objects.active = active
         if isinstance(error, ModelsLabError):
             raise
-        raise ImportFailed(f"Blender could not import the model: {error}") from error
+        raise ImportFailed(f"Blender could not bring the result into the scene: {error}") from error
 
 
 def _vertex_count(obj: bpy.types.Object) -> int:

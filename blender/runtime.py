@@ -52,7 +52,9 @@ class _Pending:
 @dataclass
 class _Worker:
     thread: threading.Thread
+    source: UploadSource | None
     cancel: threading.Event = field(default_factory=threading.Event)
+    suspended: bool = False  # stopped by us (offline, shutdown), not by the user: resume it
 
 
 def readiness(context: bpy.types.Context | None = None) -> str | None:
@@ -88,7 +90,7 @@ class Runtime:
     def _load_records(self) -> None:
         """Show every saved job; resume the ones ModelsLab has accepted but we never finished."""
         for job in self.store.all():
-            if job.state in (JobState.PROCESSING, JobState.DOWNLOADING) and job.remote_id:
+            if job.state in (JobState.PROCESSING, JobState.DOWNLOADING) and job.submitted:
                 self._pending.append(_Pending(job.id, None, auto_import=False))
             elif job.state in ACTIVE_STATES:
                 self._mark_interrupted(job)
@@ -119,9 +121,9 @@ class Runtime:
     def resume(self, job_id: str, auto_import: bool = True) -> None:
         """Poll or download again a job that ModelsLab accepted (after a failure or cancel)."""
         job = self.jobs[job_id]
-        if job_id in self._workers or any(p.job_id == job_id for p in self._pending):
+        if self.is_running(job_id):
             return
-        if not (job.remote_id or job.outputs):
+        if not job.submitted:
             raise ModelsLabError(
                 "This job never reached ModelsLab, so there is nothing to download; "
                 "generate it again."
@@ -144,18 +146,27 @@ class Runtime:
             self.store.save(job)
 
     def remove(self, job_id: str) -> None:
+        """Forget a job that is not running and delete its folder."""
+        if job_id in self._workers:
+            raise ModelsLabError("The job is still running: cancel it first, then remove it.")
         self.cancel(job_id)
         self._auto_import.pop(job_id, None)
         job = self.jobs.pop(job_id)
         shutil.rmtree(self.store.folder_for(job), ignore_errors=True)
 
     def is_running(self, job_id: str) -> bool:
-        return job_id in self._workers or any(p.job_id == job_id for p in self._pending)
+        return job_id in self._workers or self.is_waiting(job_id)
+
+    def is_waiting(self, job_id: str) -> bool:
+        """Queued here: for a free slot, or for online access and a key."""
+        return any(p.job_id == job_id for p in self._pending)
 
     # -- the pump ----------------------------------------------------------------------------
 
     def pump(self) -> float:
         """Drain worker updates, start queued jobs, import finished ones. Main thread only."""
+        if not bpy.app.online_access:
+            self._suspend_workers()
         changed = self._drain()
         changed |= self._reap()
         changed |= self._start_pending()
@@ -178,11 +189,37 @@ class Runtime:
 
     def _reap(self) -> bool:
         finished = [jid for jid, w in self._workers.items() if not w.thread.is_alive()]
-        for job_id in finished:
-            del self._workers[job_id]
         if finished:
             self._drain()
+        for job_id in finished:
+            worker = self._workers.pop(job_id)
+            if worker.suspended and self._restore_suspended(job_id):
+                job = self.jobs[job_id]
+                source = None if job.submitted else worker.source
+                self._pending.append(_Pending(job_id, source, job_id in self._auto_import))
         return bool(finished)
+
+    def _suspend_workers(self) -> None:
+        """Stop every worker without giving up its job (online access went off, or shutdown)."""
+        for worker in self._workers.values():
+            if not worker.cancel.is_set():  # a job the user cancelled stays cancelled
+                worker.suspended = True
+                worker.cancel.set()
+
+    def _restore_suspended(self, job_id: str) -> bool:
+        """Put a job its worker left as cancelled back where it can go on; False if it ended."""
+        job = self.jobs.get(job_id)
+        if job is None or job.state != JobState.CANCELLED:
+            return False
+        if job.outputs:
+            job.state = JobState.DOWNLOADING
+        elif job.submitted:
+            job.state = JobState.PROCESSING
+        else:
+            job.state = JobState.QUEUED
+        job.error = ""
+        self.store.save(job)
+        return True
 
     def _start_pending(self) -> bool:
         if not self._pending or readiness() is not None:
@@ -195,7 +232,7 @@ class Runtime:
             if job is None:
                 continue
             if pending.auto_import:
-                self._auto_import[job.id] = self.file_generation
+                self._auto_import.setdefault(job.id, self.file_generation)
             self._start_worker(job, pending.source, preferences.api_settings())
             slots -= 1
             started = True
@@ -209,7 +246,7 @@ class Runtime:
             name=f"modelslab-job-{job.id}",
             daemon=True,
         )
-        self._workers[job.id] = _Worker(thread, cancel)
+        self._workers[job.id] = _Worker(thread, source, cancel)
         thread.start()
 
     def _import_finished(self) -> bool:
@@ -220,13 +257,15 @@ class Runtime:
         imported = False
         for job_id, generation in list(self._auto_import.items()):
             job = self.jobs.get(job_id)
-            if job is None or job.state not in ACTIVE_STATES | {JobState.DONE}:
-                del self._auto_import[job_id]
-                continue
-            if job.state != JobState.DONE or job_id in self._workers:
+            if job is not None and self.is_running(job_id):
                 continue
             del self._auto_import[job_id]
-            if generation == self.file_generation and job.imported_at is None:
+            if (
+                job is not None
+                and job.state == JobState.DONE
+                and job.imported_at is None
+                and generation == self.file_generation
+            ):
                 _import_with_operator(job_id)
                 imported = True
         return imported
@@ -241,23 +280,23 @@ class Runtime:
             running = self.is_running(job_id) or job_id in self._auto_import
             if not running and job.state not in ACTIVE_STATES:
                 return job
+            blocked = readiness() if self.is_waiting(job_id) else None
+            if blocked is not None:
+                raise ModelsLabError(f"{blocked}. The job is kept; it goes on once that is done.")
             time.sleep(poll)
 
     # -- shutdown ----------------------------------------------------------------------------
 
     def shutdown(self) -> None:
         """Stop workers without giving up their jobs: accepted jobs resume at the next start."""
-        for worker in self._workers.values():
-            worker.cancel.set()
+        self._suspend_workers()
         deadline = time.monotonic() + SHUTDOWN_WAIT
         for worker in self._workers.values():
             worker.thread.join(max(0.0, deadline - time.monotonic()))
-        for job_id in self._workers:
-            job = self.store.load(job_id)
-            if job.state == JobState.CANCELLED and (job.remote_id or job.outputs):
-                job.state = JobState.DOWNLOADING if job.outputs else JobState.PROCESSING
-                job.error = ""
-                self.store.save(job)
+        self._drain()
+        for job_id, worker in self._workers.items():
+            if not worker.thread.is_alive():
+                self._restore_suspended(job_id)
         self._workers.clear()
         self._pending.clear()
 

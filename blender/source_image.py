@@ -100,6 +100,7 @@ def upload_source_for_image(image: bpy.types.Image, settings: Settings) -> Uploa
         and image.packed_file is None
         and not image.is_dirty
         and image.file_format in _PASSTHROUGH_FORMATS
+        and not image.is_float  # 16-bit PNGs load as float: they are re-encoded as 8-bit
         and max(image.size) <= settings.max_upload_side
     ):
         path = bpy.path.abspath(image.filepath, library=image.library)

@@ -123,7 +123,8 @@ class MODELSLAB_OT_generate(_StartsJob, bpy.types.Operator):
         if self.image_path:
             return upload_source_for_path(self.image_path, settings)
         if endpoint.id == "DEPTH2IMG" and context.scene.modelslab.depth_source == "CAMERA":
-            rendered = render_camera_view(context, settings.max_upload_side)
+            folder = runtime.get().store.folder / "camera_views"
+            rendered = render_camera_view(context, settings.max_upload_side, folder)
             return upload_source_for_path(str(rendered), settings)
         image, _where = find_source_image(context)
         if image is None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import bpy
 
 from ..api.errors import ModelsLabError
 from ..api.jobs import Job, JobState
-from ..blender import camera, results, runtime
+from ..blender import camera, importer, results, runtime
 
 
 class _JobOperator:
@@ -35,7 +36,8 @@ class MODELSLAB_OT_import_job(_JobOperator, bpy.types.Operator):
             job = self.job()
             if job.state != JobState.DONE:
                 raise ModelsLabError(f"Job {job.id} has no finished download yet")
-            results.import_result(context, job)
+            with importer.rollback_on_error(context):
+                results.import_result(context, job)
         except ModelsLabError as error:
             self._record_error(error.message)
             self.report({"ERROR"}, error.message)
@@ -145,11 +147,28 @@ class MODELSLAB_OT_remove_job(_JobOperator, bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            runtime.get().remove(self.job().id)
+            job = self.job()
+            _pack_images_from(runtime.get().store.folder_for(job))
+            runtime.get().remove(job.id)
         except ModelsLabError as error:
             self.report({"ERROR"}, error.message)
             return {"CANCELLED"}
         return {"FINISHED"}
+
+
+def _pack_images_from(folder: Path) -> None:
+    """Images loaded from a job's folder go into the .blend before the folder is deleted."""
+    for image in bpy.data.images:
+        if image.packed_file is not None or not image.filepath:
+            continue
+        if folder not in Path(bpy.path.abspath(image.filepath)).resolve().parents:
+            continue
+        if image.source == "MOVIE":
+            raise ModelsLabError(
+                f"The movie '{image.name}' plays from this job's folder, and movies cannot be "
+                "packed: remove that image first, or keep the job."
+            )
+        image.pack()
 
 
 classes = (

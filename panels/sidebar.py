@@ -49,7 +49,7 @@ class MODELSLAB_PT_main(_SidebarPanel, bpy.types.Panel):
         missing = _draw_camera(layout, context) if from_camera else _draw_source(layout, context)
         _draw_params(layout, context, advanced=False)
 
-        reason = runtime.readiness(context) or missing
+        reason = runtime.readiness(context) or missing or _missing_setting(context)
         row = layout.row()
         row.scale_y = 1.5
         row.enabled = reason is None
@@ -74,6 +74,15 @@ def _draw_source(layout: bpy.types.UILayout, context: bpy.types.Context) -> str 
     column.label(text=image.name, icon="IMAGE_DATA")
     column.label(text=where)
     column.label(text=f"{image.size[0]} x {image.size[1]} px")
+    return None
+
+
+def _missing_setting(context: bpy.types.Context) -> str | None:
+    endpoint = _current_endpoint(context)
+    group = getattr(context.scene.modelslab, endpoint.group)
+    for param in endpoint.params:
+        if param.required and not str(getattr(group, param.name)).strip():
+            return f"{endpoint.label} needs a {param.label.lower()}: fill it in above"
     return None
 
 
@@ -137,6 +146,10 @@ def _draw_job(box: bpy.types.UILayout, job: Job, now: float) -> None:
     header = box.row()
     header.label(text=f"{job.source_name} · {ENDPOINTS[job.endpoint].label}")
     box.progress(factor=progress_fraction(job, now), type="BAR", text=status_line(job, now))
+    waiting_for = runtime.readiness() if runtime.get().is_waiting(job.id) else None
+    if waiting_for is not None:
+        for index, line in enumerate(wrap(f"Waiting: {waiting_for}")):
+            box.label(text=line, icon="TIME" if index == 0 else "BLANK1")
     if job.error:
         column = box.column()
         column.alert = job.state == JobState.FAILED

@@ -338,7 +338,7 @@ def test_download_size_cap(emulator: Emulator, tmp_path: Path) -> None:
     client = client_for(emulator, "instant", max_download_bytes=1000)
     with client, pytest.raises(DownloadError) as caught:
         client.download(urls, tmp_path, "mesh", {"glb"})
-    assert "larger than the 0.001 MB limit" in caught.value.message
+    assert "larger than the 0.001 MB safety limit" in caught.value.message
     assert len(paths(emulator, "GET")) == 1
     assert list(tmp_path.iterdir()) == []
 

@@ -149,11 +149,16 @@ def test_import_in_edit_mode_switches_to_object_mode(ml, subject_image):
         ("rate_limited_200", "rate"),
         ("failed", "failed"),
         ("failed_later", "failed"),
-        ("messege_error", ""),
-        ("error_field", ""),
+        ("messege_error", "please try again later"),
+        ("error_field", "Something went wrong"),
+        ("html_500", "ModelsLab"),
         ("html_502", "ModelsLab"),
+        ("html_504", "ModelsLab"),
         ("http_503", "ModelsLab"),
-        ("not_json", ""),
+        ("rate_limited?retry_after=1", "rate"),
+        ("field_errors", "prompt"),
+        ("html_502?at=fetch", "ModelsLab"),
+        ("not_json", "dashboard"),
         ("invalid_key?at=upload", "API key"),
         ("download_truncated", "download"),
     ],
@@ -170,6 +175,24 @@ def test_failures_leave_the_scene_unchanged_with_a_clear_message(ml, subject_ima
     assert _scene_snapshot() == before
     (job,) = ml.runtime.get().jobs.values()
     assert job.state.value == "FAILED" and job.error in message
+
+
+def test_a_submit_that_times_out_is_not_sent_twice(ml, subject_image):
+    ml.prefs.read_timeout = 5.0
+    ml.prefs.api_key = "slow?seconds=7"
+    with pytest.raises(RuntimeError, match=r"(?i)dashboard"):
+        bpy.ops.modelslab.generate(endpoint="ENTERPRISE_IMAGE_TO_3D")
+    (job,) = ml.runtime.get().jobs.values()
+    assert job.may_have_charged
+    submits = [r for r in ml.emulator.requests if r.path.endswith("/image_to_3d")]
+    assert len(submits) == 1
+
+
+@pytest.mark.parametrize("key", ["output_string", "proxy_only", "processing?polls=1&eta=0.2"])
+def test_every_answer_shape_imports(ml, subject_image, key):
+    ml.prefs.api_key = key
+    assert bpy.ops.modelslab.generate(endpoint="ENTERPRISE_IMAGE_TO_3D") == {"FINISHED"}
+    assert bpy.context.view_layer.objects.active.name == "robot"
 
 
 def test_paid_job_whose_download_failed_can_be_downloaded_later(ml, subject_image):
@@ -249,6 +272,26 @@ def test_float_image_is_sent_as_8bit_srgb_png_with_alpha(ml):
     assert sent.format == "PNG" and sent.mode == "RGBA" and sent.size == (16, 16)
     assert sent.getpixel((8, 8)) == pytest.approx((128, 128, 128, 255), abs=2)
     assert sent.getpixel((0, 0))[3] == 0
+
+
+def test_16_bit_png_is_sent_as_8_bit(ml, tmp_path):
+    source = make_subject_image("deep_colour", 16, 32)
+    settings = ml.scene.render.image_settings
+    settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGBA", "16"
+    ml.scene.view_settings.view_transform = "Standard"  # write the colours as they are
+    path = tmp_path / "deep_colour.png"
+    source.save_render(str(path), scene=ml.scene)
+    assert path.read_bytes()[24] == 16, "the source file is a 16-bit PNG"  # IHDR bit depth
+    deep = bpy.data.images.load(str(path))
+    assert deep.is_float, "Blender loads 16-bit PNGs as float"
+    ml.scene.modelslab.image = deep
+    bpy.ops.modelslab.generate(endpoint="ENTERPRISE_IMAGE_TO_3D")
+    (job,) = ml.runtime.get().jobs.values()
+    raw = requests.get(job.image_url, timeout=10).content
+    assert raw[24] == 8, "the upload must be an 8-bit PNG"
+    sent = Image.open(io.BytesIO(raw))
+    assert sent.mode == "RGBA" and sent.size == (16, 32)
+    assert sent.getpixel((8, 4))[:3] == pytest.approx((255, 0, 0), abs=2), "red top half"
 
 
 def test_large_texture_is_downscaled_before_upload(ml):

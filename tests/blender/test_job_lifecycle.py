@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 import time
+from pathlib import Path
 
 import bpy
+import pytest
+from recording_layout import draw
 
 PACKAGE = "bl_ext.user_default.modelslab_3d"
 
@@ -126,3 +129,66 @@ def test_parallel_jobs_wait_for_a_free_slot(ml, subject_image):
     _pump_until(second, lambda job: job.imported_at is not None, timeout=30)
     assert _job(first).imported_at is not None
     assert len([o for o in bpy.data.objects if o.name.startswith("robot")]) == 2
+
+
+def test_online_access_off_pauses_jobs_until_it_is_back(ml, subject_image):
+    ml.prefs.api_key = "processing?seconds=2"
+    job_id = _invoke()
+    _pump_until(job_id, lambda job: job.state.value == "PROCESSING")
+    bpy.context.preferences.system.use_online_access = False
+    _pump_until(job_id, lambda job: _runtime().get().is_waiting(job_id), timeout=5)
+    assert _job(job_id).state.value == "PROCESSING", "a paused job is not given up"
+    sent = len(ml.emulator.requests)
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        _runtime().pump()
+        time.sleep(0.02)
+    assert len(ml.emulator.requests) == sent, "no network while online access is off"
+    sidebar = importlib.import_module(PACKAGE + ".panels.sidebar")
+    waiting = " ".join(draw(sidebar.MODELSLAB_PT_jobs, bpy.context).texts())
+    assert "Waiting: Online access is off" in waiting
+
+    bpy.context.preferences.system.use_online_access = True
+    _pump_until(job_id, lambda job: job.imported_at is not None)
+    assert "robot" in bpy.data.objects
+    submits = [r for r in ml.emulator.requests if r.path.endswith("/image_to_3d")]
+    assert len(submits) == 1
+
+
+def test_scripted_resume_offline_fails_at_once_instead_of_hanging(ml, subject_image):
+    ml.prefs.api_key = "processing?seconds=3"
+    job_id = _invoke()
+    _pump_until(job_id, lambda job: job.state.value == "PROCESSING")
+    bpy.ops.modelslab.cancel_job(job_id=job_id)
+    _pump_until(job_id, lambda job: job.state.value == "CANCELLED", timeout=5)
+    bpy.context.preferences.system.use_online_access = False
+    with pytest.raises(RuntimeError, match=r"Online access is off.*kept"):
+        bpy.ops.modelslab.resume_job(job_id=job_id)
+    bpy.context.preferences.system.use_online_access = True
+    _pump_until(job_id, lambda job: job.imported_at is not None)
+
+
+def test_restart_resumes_a_paid_job_known_only_by_its_outputs(ml, subject_image):
+    """The enterprise answer may carry "id": null: its output URLs are what was paid for."""
+    bpy.ops.modelslab.generate(endpoint="ENTERPRISE_IMAGE_TO_3D")
+    (job,) = _runtime().get().jobs.values()
+    for path in job.files:
+        Path(path).unlink()
+    job_state = importlib.import_module(PACKAGE + ".api.jobs").JobState
+    interrupted = job.copy()
+    interrupted.state, interrupted.remote_id, interrupted.fetch_url = job_state.DOWNLOADING, "", ""
+    interrupted.files, interrupted.imported_at = [], None
+    _runtime().get().store.save(interrupted)
+    _runtime().reload_jobs()  # what the next start of Blender does
+    _pump_until(job.id, lambda j: j.state.value == "DONE" and not _runtime().get().is_running(j.id))
+    assert _job(job.id).files and Path(_job(job.id).files[0]).is_file()
+
+
+def test_remove_keeps_the_views_in_the_file(ml, subject_image):
+    bpy.ops.modelslab.generate(endpoint="MULTIVIEW")
+    (job_id,) = _runtime().get().jobs
+    bpy.ops.modelslab.remove_job(job_id=job_id)
+    assert not (ml.folder / job_id).exists()
+    view = bpy.data.images["robot_view_1"]
+    assert view.packed_file is not None
+    assert tuple(view.size) == (320, 320) and view.has_data

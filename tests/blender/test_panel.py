@@ -80,6 +80,15 @@ def test_no_image_greys_out_generate(ml, sidebar):
     assert "Choose an image to send" in layout.texts()
 
 
+def test_depth_to_image_without_a_prompt_greys_out_generate(ml, sidebar, subject_image):
+    ml.scene.modelslab.endpoint = "DEPTH2IMG"
+    layout = draw(sidebar.MODELSLAB_PT_main, bpy.context)
+    assert not _generate_button(layout).enabled
+    assert "needs a prompt" in " ".join(layout.texts())
+    ml.scene.modelslab.depth2img.prompt = "a bronze statue"
+    assert _generate_button(draw(sidebar.MODELSLAB_PT_main, bpy.context)).enabled
+
+
 def test_advanced_parameters_are_folded_away(ml, sidebar):
     main = draw(sidebar.MODELSLAB_PT_main, bpy.context).texts("prop")
     advanced = draw(sidebar.MODELSLAB_PT_advanced, bpy.context).texts("prop")
