@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 FIRST_POLL_MIN = 0.25  # seconds; the first poll waits the answer's eta, within these bounds
 FIRST_POLL_MAX = 120.0
-POLL_BACKOFF_START = 0.5
-POLL_BACKOFF_FACTOR = 1.5
+POLL_MIN_WAIT = 0.5  # seconds between polls at the least
+POLL_LATENESS = 0.1  # ...and at most this share of the job's running time
 UPDATE_INTERVAL = 0.1  # between saves, on_update reports progress at most this often
 JOB_FILE = "job.json"
 
@@ -248,13 +248,12 @@ class _Runner:
         self.save()
 
     def poll(self, first_wait: float) -> None:
-        """Fetch the job's state until it succeeds: first near its eta, then backing off."""
+        """Fetch the job's state until it succeeds: first at its eta, then in proportion."""
         job = self.job
         settings = self.client.settings
         self.change(JobState.PROCESSING)
         started = time.monotonic()
         wait = min(first_wait, settings.job_timeout)
-        backoff = POLL_BACKOFF_START
         while True:
             if self.cancel.wait(wait):
                 raise Cancelled(may_have_charged=True)
@@ -274,8 +273,11 @@ class _Runner:
             if job.eta:
                 job.progress = min(0.95, elapsed / job.eta)
             self.report()
-            wait = min(backoff, settings.poll_ceiling, remaining)
-            backoff *= POLL_BACKOFF_FACTOR
+            # Past the eta, wait a tenth of the time the job has taken so far: a finished job
+            # is seen at most ~10% late, and long jobs are not polled needlessly often.
+            wait = min(
+                max(POLL_MIN_WAIT, POLL_LATENESS * elapsed), settings.poll_ceiling, remaining
+            )
 
     def download(self) -> None:
         job = self.job

@@ -180,7 +180,7 @@ def build_scenario(name: str, query: str = "") -> Scenario:
     # `seconds` is the delay of `slow`, and the job's duration for every other scenario.
     seconds = _number(opts, "seconds", 0)
     delay, ready_after = (seconds, None) if name == "slow" else (None, seconds)
-    if ready_after is not None:
+    if ready_after is not None and eta is None:  # an explicit eta may misjudge the duration
         eta = ready_after
     asynchronous = (
         name in ("processing", "failed_later")
