@@ -66,7 +66,8 @@ def main() -> None:
 
     # (server seconds, announced eta): the true eta, then an eta far too low, as a busy
     # server may announce; the second case is where polling cadence decides the delay.
-    plan = [(options.short, None)] * options.runs + [(options.long, None)]
+    plan: list[tuple[float, float | None]] = [(options.short, None)] * options.runs
+    plan += [(options.long, None)]
     plan += [(options.short, 1.0)] * options.runs + [(options.long, 5.0)]
     results: dict[tuple[float, float | None], list[tuple[float, int]]] = {}
     with Emulator(default_scenario="instant") as emulator, tempfile.TemporaryDirectory() as folder:

@@ -11,6 +11,7 @@ import numpy as np
 from bpy_extras.object_utils import world_to_camera_view
 
 from ..api.errors import ModelsLabError
+from .importer import node_material
 
 PROJECTION_UV = "ModelsLab Projection"
 NO_CAMERA = (
@@ -94,11 +95,8 @@ def project_from_camera(
 
 
 def _projection_material(image: bpy.types.Image) -> bpy.types.Material:
-    material = bpy.data.materials.new(f"{image.name} projection")
-    if bpy.app.version < (5, 0, 0):  # from 5.0 every material uses nodes
-        material.use_nodes = True
+    material, shader = node_material(f"{image.name} projection")
     nodes = material.node_tree.nodes
-    shader = next(node for node in nodes if node.type == "BSDF_PRINCIPLED")
     texture = nodes.new("ShaderNodeTexImage")
     texture.image = image
     texture.extension = "CLIP"

@@ -160,12 +160,18 @@ def _add_vertex_colour_material(objects: list[bpy.types.Object]) -> None:
         obj.data.materials.append(_vertex_colour_material(attribute.name))
 
 
-def _vertex_colour_material(attribute_name: str) -> bpy.types.Material:
-    material = bpy.data.materials.new(VERTEX_COLOR_MATERIAL)
+def node_material(name: str) -> tuple[bpy.types.Material, bpy.types.ShaderNode]:
+    """A new node material and its Principled BSDF, on every supported Blender."""
+    material = bpy.data.materials.new(name)
     if bpy.app.version < (5, 0, 0):  # from 5.0 every material uses nodes
         material.use_nodes = True
+    shader = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    return material, shader
+
+
+def _vertex_colour_material(attribute_name: str) -> bpy.types.Material:
+    material, shader = node_material(VERTEX_COLOR_MATERIAL)
     nodes = material.node_tree.nodes
-    shader = next(node for node in nodes if node.type == "BSDF_PRINCIPLED")
     colour = nodes.new("ShaderNodeVertexColor")
     colour.layer_name = attribute_name
     colour.location = (shader.location.x - 300, shader.location.y)

@@ -13,6 +13,8 @@ from ..blender import camera, importer, results, runtime
 
 
 class _JobOperator:
+    """One action on one job; a ModelsLabError becomes the operator's error report."""
+
     job_id: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Job", description="The local job id", options={"SKIP_SAVE"}
     )
@@ -23,6 +25,17 @@ class _JobOperator:
         except KeyError:
             raise ModelsLabError(f"No ModelsLab job with id '{self.job_id}'") from None
 
+    def act(self, context: bpy.types.Context) -> None:
+        raise NotImplementedError
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            self.act(context)
+        except ModelsLabError as error:
+            self.report({"ERROR"}, error.message)
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
 
 class MODELSLAB_OT_import_job(_JobOperator, bpy.types.Operator):
     """Bring the job's downloaded result into the scene (again)"""
@@ -31,27 +44,20 @@ class MODELSLAB_OT_import_job(_JobOperator, bpy.types.Operator):
     bl_label = "Import"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
+    def act(self, context: bpy.types.Context) -> None:
+        job = self.job()
         try:
-            job = self.job()
             if job.state != JobState.DONE:
                 raise ModelsLabError(f"Job {job.id} has no finished download yet")
             with importer.rollback_on_error(context):
                 results.import_result(context, job)
         except ModelsLabError as error:
-            self._record_error(error.message)
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
+            job.error = error.message  # shown on the job's row
+            runtime.get().store.save(job)
+            raise
         job.imported_at = time.time()
         job.error = ""
         runtime.get().store.save(job)
-        return {"FINISHED"}
-
-    def _record_error(self, message: str) -> None:
-        job = runtime.get().jobs.get(self.job_id)
-        if job is not None:
-            job.error = message
-            runtime.get().store.save(job)
 
 
 class MODELSLAB_OT_project_result(_JobOperator, bpy.types.Operator):
@@ -61,17 +67,12 @@ class MODELSLAB_OT_project_result(_JobOperator, bpy.types.Operator):
     bl_label = "Project"
     bl_options = {"REGISTER", "UNDO"}
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            job = self.job()
-            if job.endpoint != "DEPTH2IMG" or job.state != JobState.DONE:
-                raise ModelsLabError(f"Job {job.id} is not a finished depth-to-image job")
-            image = results.result_image(job)
-            camera.project_from_camera(context, image, list(context.selected_objects))
-        except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
-        return {"FINISHED"}
+    def act(self, context: bpy.types.Context) -> None:
+        job = self.job()
+        if job.endpoint != "DEPTH2IMG" or job.state != JobState.DONE:
+            raise ModelsLabError(f"Job {job.id} is not a finished depth-to-image job")
+        image = results.result_image(job)
+        camera.project_from_camera(context, image, list(context.selected_objects))
 
 
 class MODELSLAB_OT_resume_job(_JobOperator, bpy.types.Operator):
@@ -81,25 +82,25 @@ class MODELSLAB_OT_resume_job(_JobOperator, bpy.types.Operator):
     bl_label = "Retry Download"
     bl_options = {"REGISTER"}
 
+    wait: bpy.props.BoolProperty(  # type: ignore[valid-type]
+        name="Wait",
+        description="Wait for the download and the import, then return (scripts). Off: "
+        "return at once, as the button does",
+        default=True,
+        options={"SKIP_SAVE"},
+    )
+
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        return self._resume(wait=False)
+        self.wait = False
+        return self.execute(context)
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        return self._resume(wait=True)
-
-    def _resume(self, wait: bool) -> set[str]:
-        try:
-            runtime.get().resume(self.job().id)
-        except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
-        if not wait:
-            return {"FINISHED"}
+    def act(self, context: bpy.types.Context) -> None:
+        runtime.get().resume(self.job().id)
+        if not self.wait:
+            return
         job = runtime.get().wait(self.job_id)
         if job.state != JobState.DONE or job.imported_at is None:
-            self.report({"ERROR"}, job.error or f"The job ended as {job.state.value}")
-            return {"CANCELLED"}
-        return {"FINISHED"}
+            raise ModelsLabError(job.error or f"The job ended as {job.state.value}")
 
 
 class MODELSLAB_OT_cancel_job(_JobOperator, bpy.types.Operator):
@@ -109,13 +110,8 @@ class MODELSLAB_OT_cancel_job(_JobOperator, bpy.types.Operator):
     bl_label = "Cancel"
     bl_options = {"REGISTER"}
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            runtime.get().cancel(self.job().id)
-        except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
-        return {"FINISHED"}
+    def act(self, context: bpy.types.Context) -> None:
+        runtime.get().cancel(self.job().id)
 
 
 class MODELSLAB_OT_open_job_folder(_JobOperator, bpy.types.Operator):
@@ -125,18 +121,12 @@ class MODELSLAB_OT_open_job_folder(_JobOperator, bpy.types.Operator):
     bl_label = "Open Folder"
     bl_options = {"REGISTER"}
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            folder = runtime.get().store.folder_for(self.job())
-        except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
-        bpy.ops.wm.path_open(filepath=str(folder))
-        return {"FINISHED"}
+    def act(self, context: bpy.types.Context) -> None:
+        bpy.ops.wm.path_open(filepath=str(runtime.get().store.folder_for(self.job())))
 
 
 class MODELSLAB_OT_remove_job(_JobOperator, bpy.types.Operator):
-    """Remove the job from the list and delete its downloads (imported models stay)"""
+    """Remove the job from the list and delete its folder (imported models and images stay)"""
 
     bl_idname = "modelslab.remove_job"
     bl_label = "Remove"
@@ -145,15 +135,10 @@ class MODELSLAB_OT_remove_job(_JobOperator, bpy.types.Operator):
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         return context.window_manager.invoke_confirm(self, event)
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            job = self.job()
-            _pack_images_from(runtime.get().store.folder_for(job))
-            runtime.get().remove(job.id)
-        except ModelsLabError as error:
-            self.report({"ERROR"}, error.message)
-            return {"CANCELLED"}
-        return {"FINISHED"}
+    def act(self, context: bpy.types.Context) -> None:
+        job = self.job()
+        _pack_images_from(runtime.get().store.folder_for(job))
+        runtime.get().remove(job.id)
 
 
 def _pack_images_from(folder: Path) -> None:
