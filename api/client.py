@@ -65,6 +65,7 @@ MIN_SECRET_LENGTH = 16
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int, int | None], None]
+RetryCallback = Callable[[str], None]  # a sentence for the user: what failed, when again
 
 
 @dataclass
@@ -140,7 +141,14 @@ class Client:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def upload(self, data: bytes, mime: str, *, cancel: threading.Event | None = None) -> str:
+    def upload(
+        self,
+        data: bytes,
+        mime: str,
+        *,
+        cancel: threading.Event | None = None,
+        on_retry: RetryCallback | None = None,
+    ) -> str:
         """Upload an encoded image and return its temporary URL (free, so retried)."""
         if mime not in MIME_TYPES.values():
             raise ValidationError("image type", mime, ", ".join(MIME_TYPES.values()))
@@ -153,7 +161,9 @@ class Client:
         encoded = base64.b64encode(data).decode("ascii")
         body = {"key": self._key(), "base64_string": f"data:{mime};base64,{encoded}"}
         url = self.settings.resolve(UPLOAD_URL)
-        answer = self._retrying("upload", lambda: self._post(url, body, "upload"), cancel)
+        answer = self._retrying(
+            "upload", lambda: self._post(url, body, "upload"), cancel, on_retry=on_retry
+        )
         links = _links(answer.get("output")) or _links(answer.get("link"))
         if not links:
             raise ProtocolError("the upload answer has no image URL")
@@ -165,6 +175,7 @@ class Client:
         payload: Mapping[str, object],
         *,
         cancel: threading.Event | None = None,
+        on_retry: RetryCallback | None = None,
     ) -> Answer:
         """Start a generation. Raises SubmitUncertain when it may have been accepted unanswered.
 
@@ -175,11 +186,21 @@ class Client:
         body = {**payload, "key": self._key()}
         return Answer.from_body(
             self._retrying(
-                "submit", lambda: self._post(url, body, "submit"), cancel, threaded=False
+                "submit",
+                lambda: self._post(url, body, "submit"),
+                cancel,
+                threaded=False,
+                on_retry=on_retry,
             )
         )
 
-    def fetch(self, fetch_url: str, *, cancel: threading.Event | None = None) -> Answer:
+    def fetch(
+        self,
+        fetch_url: str,
+        *,
+        cancel: threading.Event | None = None,
+        on_retry: RetryCallback | None = None,
+    ) -> Answer:
         """Ask for the state of a running job (free, so retried)."""
         url = self.settings.resolve(fetch_url)
         host = urlsplit(url).hostname or ""
@@ -187,7 +208,9 @@ class Client:
             raise ProtocolError(f"the job's status URL points to an unknown host, {host!r}")
         body = {"key": self._key()}
         return Answer.from_body(
-            self._retrying("fetch", lambda: self._post(url, body, "fetch"), cancel)
+            self._retrying(
+                "fetch", lambda: self._post(url, body, "fetch"), cancel, on_retry=on_retry
+            )
         )
 
     def download(
@@ -249,7 +272,9 @@ class Client:
         cancel: threading.Event | None,
         *,
         threaded: bool = True,
+        on_retry: RetryCallback | None = None,
     ) -> dict[str, Any]:
+        """Send, retrying what is safe to retry; `on_retry` hears why and when, for the user."""
         attempt = 0
         while True:
             try:
@@ -272,6 +297,8 @@ class Client:
                     type(error).__name__,
                     delay,
                 )
+                if on_retry is not None:
+                    on_retry(f"{error.message} Retrying in {delay:.0f} s.")
                 _pause(delay, cancel)
                 attempt += 1
 

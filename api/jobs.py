@@ -226,7 +226,10 @@ class _Runner:
         if data is None:
             raise ValidationError("image", None, "an image", "No image was given to upload.")
         self.change(JobState.UPLOADING)
-        self.job.image_url = self.client.upload(data, mime, cancel=self.cancel)
+        self.job.image_url = self.client.upload(
+            data, mime, cancel=self.cancel, on_retry=self.note_retry
+        )
+        self.job.error = ""  # the upload went through: any retry note is over
         self.job.params[self.endpoint.image_field] = self.job.image_url
 
     def submit(self) -> None:
@@ -236,7 +239,9 @@ class _Runner:
         self.change(JobState.SUBMITTING)
         payload = {**job.params, self.endpoint.image_field: job.image_url}
         try:
-            answer = self.client.submit(self.endpoint, payload, cancel=self.cancel)
+            answer = self.client.submit(
+                self.endpoint, payload, cancel=self.cancel, on_retry=self.note_retry
+            )
         except ModelsLabError as error:
             job.may_have_charged = error.may_have_charged
             raise
@@ -257,7 +262,7 @@ class _Runner:
         while True:
             if self.cancel.wait(wait):
                 raise Cancelled(may_have_charged=True)
-            answer = self.client.fetch(job.fetch_url, cancel=self.cancel)
+            answer = self.client.fetch(job.fetch_url, cancel=self.cancel, on_retry=self.note_retry)
             self.take(answer)
             if job.outputs:
                 self.save()
@@ -309,6 +314,7 @@ class _Runner:
 
         Outputs count only once ModelsLab says success; future links stand in when it lists none.
         """
+        self.job.error = ""  # ModelsLab answered: any retry note is over
         job = self.job
         job.remote_id = answer.remote_id or job.remote_id
         job.fetch_url = answer.fetch_url or job.fetch_url
@@ -347,6 +353,11 @@ class _Runner:
                 may_have_charged=self.job.may_have_charged,
             ) from None
         self.last_update = time.monotonic()
+        self.on_update(self.job.copy())
+
+    def note_retry(self, message: str) -> None:
+        """Show on the job's row why it is waiting (a rate limit, a server hiccup)."""
+        self.job.error = message
         self.on_update(self.job.copy())
 
     def report(self) -> None:

@@ -401,3 +401,21 @@ def test_an_unwritable_store_fails_the_job_without_raising(
     assert "Could not save the job record" in job.error
     assert runner.updates[-1].state == JobState.FAILED
     assert emulator.requests == []
+
+
+def test_a_rate_limited_submit_tells_the_user_when_it_retries(emulator, tmp_path):
+    updates: list[Job] = []
+    settings = Settings(api_key="rate_limited?retry_after=1&times=1", api_base=emulator.base_url)
+    job = Job(endpoint="ENTERPRISE_IMAGE_TO_3D", params={"init_image": ""})
+    with Client(settings) as client:
+        job = run_job(
+            job,
+            client,
+            JobStore(tmp_path),
+            upload=encode_png(np.full((8, 8, 4), 255, np.uint8)),
+            on_update=updates.append,
+            cancel=threading.Event(),
+        )
+    notes = [update.error for update in updates if update.error]
+    assert any("Retrying in 1 s" in note and "rate" in note.lower() for note in notes), notes
+    assert job.state == JobState.DONE and job.error == ""
