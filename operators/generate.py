@@ -7,6 +7,8 @@ they return; a failure raises RuntimeError with the message and leaves the scene
 
 from __future__ import annotations
 
+from typing import Any
+
 import bpy
 
 from .. import preferences
@@ -57,16 +59,21 @@ def ensure_ready(context: bpy.types.Context) -> None:
         raise ModelsLabError(reason)
 
 
-class _StartsJob:
-    """Runs `make_job`; waits for the job and its import when `wait` is on (scripts)."""
-
-    wait: bpy.props.BoolProperty(  # type: ignore[valid-type]
+def wait_property() -> Any:
+    """`wait`: scripts block until the job is imported; invoke() (the buttons) turns it off."""
+    return bpy.props.BoolProperty(
         name="Wait",
-        description="Run the whole job, import, then return (scripts). Off: queue the job and "
-        "return at once, as the buttons do",
+        description="Run the job to the end and import, then return (scripts). Off: return "
+        "at once and let the job run in the background, as the buttons do",
         default=True,
         options={"SKIP_SAVE"},
     )
+
+
+class _StartsJob:
+    """Runs `make_job`; waits for the job and its import when `wait` is on (scripts)."""
+
+    wait: wait_property()  # type: ignore[valid-type]
 
     def make_job(self, context: bpy.types.Context) -> Job:
         raise NotImplementedError

@@ -10,6 +10,7 @@ import bpy
 from ..api.errors import ModelsLabError
 from ..api.jobs import Job, JobState
 from ..blender import camera, importer, results, runtime
+from .generate import wait_property
 
 
 class _JobOperator:
@@ -82,13 +83,7 @@ class MODELSLAB_OT_resume_job(_JobOperator, bpy.types.Operator):
     bl_label = "Retry Download"
     bl_options = {"REGISTER"}
 
-    wait: bpy.props.BoolProperty(  # type: ignore[valid-type]
-        name="Wait",
-        description="Wait for the download and the import, then return (scripts). Off: "
-        "return at once, as the button does",
-        default=True,
-        options={"SKIP_SAVE"},
-    )
+    wait: wait_property()  # type: ignore[valid-type]
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         self.wait = False
