@@ -70,7 +70,8 @@ def _as_sent(param: Param, value: object) -> object:
     return value
 
 
-def _endpoint_items() -> list[tuple[str, str, str]]:
+def endpoint_items() -> list[tuple[str, str, str]]:
+    """The endpoint choices, for the panel's setting and the operators' `endpoint`."""
     return [(e.id, e.label, e.description) for e in ENDPOINTS.values()]
 
 
@@ -78,7 +79,7 @@ class MODELSLAB_PG_scene(bpy.types.PropertyGroup):
     endpoint: bpy.props.EnumProperty(  # type: ignore[valid-type]
         name="Endpoint",
         description="What ModelsLab makes from the image",
-        items=_endpoint_items(),
+        items=endpoint_items(),
     )
     image: bpy.props.PointerProperty(  # type: ignore[valid-type]
         name="Image",

@@ -55,6 +55,9 @@ class JobState(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+
+
 @dataclass(kw_only=True)
 class Job:
     """One generation as saved on disk. `params` is the payload sent, never with the key.

@@ -22,19 +22,12 @@ from bpy.app.handlers import persistent
 from .. import preferences
 from ..api.client import Client
 from ..api.errors import ModelsLabError
-from ..api.jobs import Job, JobState, JobStore, run_job
+from ..api.jobs import FINAL_STATES, Job, JobState, JobStore, run_job
 from ..api.settings import Settings
 from .source_image import UploadSource
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATES = {
-    JobState.QUEUED,
-    JobState.UPLOADING,
-    JobState.SUBMITTING,
-    JobState.PROCESSING,
-    JobState.DOWNLOADING,
-}
 BUSY_INTERVAL = 0.25
 IDLE_INTERVAL = 1.0
 SHUTDOWN_WAIT = 2.0
@@ -92,7 +85,7 @@ class Runtime:
         for job in self.store.all():
             if job.state in (JobState.PROCESSING, JobState.DOWNLOADING) and job.submitted:
                 self._pending.append(_Pending(job.id, None, auto_import=False))
-            elif job.state in ACTIVE_STATES:
+            elif job.state not in FINAL_STATES:
                 self._mark_interrupted(job)
             self.jobs[job.id] = job
 
@@ -141,7 +134,7 @@ class Runtime:
             worker.cancel.set()
             return
         job = self.jobs[job_id]
-        if job.state in ACTIVE_STATES:
+        if job.state not in FINAL_STATES:
             job.state = JobState.CANCELLED
             self.store.save(job)
 
@@ -278,7 +271,7 @@ class Runtime:
             self.pump()
             job = self.jobs[job_id]
             running = self.is_running(job_id) or job_id in self._auto_import
-            if not running and job.state not in ACTIVE_STATES:
+            if not running and job.state in FINAL_STATES:
                 return job
             blocked = readiness() if self.is_waiting(job_id) else None
             if blocked is not None:

@@ -26,17 +26,13 @@ from ..blender.source_image import (
     upload_source_for_image,
     upload_source_for_path,
 )
-from ..properties import endpoint_values
+from ..properties import endpoint_items, endpoint_values
 from ..utils.multiview import key_out_background
 
 NO_IMAGE = (
     "No image to send: choose one in the ModelsLab panel, select an object whose material has "
     "an Image Texture, open an image in the Image Editor, or pass image_path"
 )
-
-
-def endpoint_items() -> list[tuple[str, str, str]]:
-    return [(e.id, e.label, e.description) for e in ENDPOINTS.values()]
 
 
 def start_job(
